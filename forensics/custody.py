@@ -1,0 +1,374 @@
+"""Integrity: hashing (SHA-256 + SM3), the manifest, the hash-chained custody log, and verify.
+
+What is sealed, and how a re-verifier recomputes it without our code:
+- every raw input: SHA-256 and SM3 of the bytes as given and of the decompressed stream;
+- every Parquet file: SHA-256 and SM3 of the file;
+- every event row: ``row_digest`` = SHA-256 (hex) of the row's canonical JSON object (see
+  ``canonical_row_json``), independent of the Parquet writer;
+- per input, ``merkle_root``: rows sorted by line_no, their digests cut into leaves of
+  LEAF_ROWS consecutive rows, leaf = SHA-256 of the concatenated 32-byte digests, then a binary
+  tree of SHA-256(left || right) (an odd node is carried up unchanged);
+- custody.log: one JSON object per line; ``hash`` = SHA-256 of the entry's canonical JSON without
+  ``hash``; ``prev_hash`` = the previous entry's hash (64 zeros for the first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import polars as pl
+
+from forensics import __version__
+from forensics.schema import EVENT_COLUMNS
+
+if TYPE_CHECKING:
+    from forensics.case import Case
+
+GENESIS = "0" * 64
+LEAF_ROWS = 4096
+CANONICAL_COLUMNS = [c for c in EVENT_COLUMNS if c != "row_digest"]
+
+
+class DualHasher:
+    """SHA-256 and SM3 over the same stream (SM3 from OpenSSL via hashlib)."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._sm3 = _new_sm3()
+        self.size = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        self._sha.update(data)
+        self._sm3.update(data)
+        self.size += len(data)
+
+    @property
+    def sha256(self) -> str:
+        return self._sha.hexdigest()
+
+    @property
+    def sm3(self) -> str:
+        return self._sm3.hexdigest()
+
+
+class _CryptographySM3:
+    """Fallback when this Python's OpenSSL lacks SM3."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives import hashes
+
+        self._h = hashes.Hash(hashes.SM3())
+
+    def update(self, data: bytes | memoryview) -> None:
+        self._h.update(bytes(data))
+
+    def hexdigest(self) -> str:
+        return self._h.copy().finalize().hex()
+
+
+def _new_sm3() -> Any:
+    if "sm3" in hashlib.algorithms_available:
+        return hashlib.new("sm3")
+    return _CryptographySM3()
+
+
+def hash_file(path: Path, chunk: int = 1 << 22) -> DualHasher:
+    hasher = DualHasher()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            hasher.update(block)
+    return hasher
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+# ---------------------------------------------------------------- row digests and Merkle roots
+
+
+def canonical_row_json(events: pl.DataFrame) -> pl.Series:
+    """The canonical text of each row: a JSON object of CANONICAL_COLUMNS in schema order.
+
+    ts is written as ISO-8601 UTC with microseconds and a Z; lists as JSON arrays; null as null.
+    """
+    exprs: list[pl.Expr] = []
+    for name in CANONICAL_COLUMNS:
+        col = pl.col(name)
+        if name == "ts":
+            col = col.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+        exprs.append(col.alias(name))
+    return events.select(exprs).select(pl.struct(pl.all()).struct.json_encode().alias("j")).get_column("j")
+
+
+def row_digests(events: pl.DataFrame) -> pl.Series:
+    """SHA-256 hex of each row's canonical JSON, computed vectorized in DuckDB."""
+    if events.height == 0:
+        return pl.Series("row_digest", [], dtype=pl.String)
+    frame = pl.DataFrame({"j": canonical_row_json(events)})
+    con = duckdb.connect()
+    try:
+        con.register("canonical_rows", frame)
+        out = con.sql("SELECT sha256(j) AS row_digest FROM canonical_rows").pl()
+    finally:
+        con.close()
+    return out.get_column("row_digest")
+
+
+def merkle_root(digests_hex: Iterable[str]) -> str:
+    """Merkle root over row digests given in line order (see module docstring)."""
+    raw = b"".join(bytes.fromhex(d) for d in digests_hex)
+    if not raw:
+        return hashlib.sha256(b"").hexdigest()
+    leaf_bytes = LEAF_ROWS * 32
+    level = [hashlib.sha256(raw[i : i + leaf_bytes]).digest() for i in range(0, len(raw), leaf_bytes)]
+    while len(level) > 1:
+        nxt = [hashlib.sha256(level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0].hex()
+
+
+# ---------------------------------------------------------------- manifest and custody log
+
+
+def write_manifest(case: Case, data: dict[str, Any]) -> None:
+    data = dict(data)
+    data["tool"] = tool_versions()
+    data["updated_at"] = now_iso()
+    _atomic_write(case.manifest_path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def tool_versions() -> dict[str, str]:
+    import platform
+
+    import pyarrow
+
+    return {
+        "forensics": __version__,
+        "python": platform.python_version(),
+        "polars": pl.__version__,
+        "duckdb": duckdb.__version__,
+        "pyarrow": pyarrow.__version__,
+    }
+
+
+def _entry_hash(entry: dict[str, Any]) -> str:
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def read_custody(case: Case) -> list[dict[str, Any]]:
+    if not case.custody_path.exists():
+        return []
+    entries = []
+    for line in case.custody_path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            entries.append(json.loads(line))
+    return entries
+
+
+def append_custody(case: Case, action: str, details: dict[str, Any]) -> dict[str, Any]:
+    """Append one hash-chained entry. The log is only ever appended to."""
+    entries = read_custody(case)
+    prev = entries[-1]["hash"] if entries else GENESIS
+    entry: dict[str, Any] = {
+        "seq": len(entries) + 1,
+        "at": now_iso(),
+        "action": action,
+        "command": " ".join(["forensics", *sys.argv[1:]]) if sys.argv and "forensics" in sys.argv[0] else None,
+        "user": os.environ.get("USER") or os.environ.get("LOGNAME"),
+        "host": os.uname().nodename,
+        "tool_version": __version__,
+        "details": details,
+        "prev_hash": prev,
+    }
+    entry["hash"] = _entry_hash(entry)
+    with case.custody_path.open("a", encoding="utf-8") as fh:
+        fh.write(canonical_json(entry) + "\n")
+    return entry
+
+
+# ---------------------------------------------------------------- verify
+
+
+@dataclass
+class Problem:
+    kind: str  # custody | manifest | parquet | raw | rows | missing | unexpected
+    path: str
+    detail: str
+
+
+@dataclass
+class VerifyReport:
+    ok: bool
+    problems: list[Problem] = field(default_factory=list)
+    checked: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "problems": [asdict(p) for p in self.problems], "checked": self.checked}
+
+
+def verify_case(case: Case) -> VerifyReport:
+    """Recompute every seal of the case and name each mismatch."""
+    problems: list[Problem] = []
+    checked: dict[str, int] = {}
+    chain = _verify_custody(case, problems)
+    checked["custody_entries"] = chain
+    manifest = _load_manifest(case, problems)
+    if manifest is not None:
+        _verify_manifest_seal(case, manifest, problems)
+        checked["parquet_files"] = _verify_outputs(case, manifest, problems)
+        checked["raw_files"] = _verify_preserved(case, manifest, problems)
+        checked["inputs"] = _verify_rows(case, manifest, problems)
+    return VerifyReport(ok=not problems, problems=problems, checked=checked)
+
+
+def _verify_custody(case: Case, problems: list[Problem]) -> int:
+    path = str(case.custody_path)
+    if not case.custody_path.exists():
+        problems.append(Problem("custody", path, "custody.log is missing"))
+        return 0
+    prev = GENESIS
+    count = 0
+    for n, line in enumerate(case.custody_path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        count += 1
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(Problem("custody", f"{path}:{n}", f"entry is not valid JSON ({exc.msg})"))
+            prev = "?"
+            continue
+        if entry.get("prev_hash") != prev and prev != "?":
+            problems.append(Problem("custody", f"{path}:{n}", "prev_hash does not match the previous entry"))
+        if entry.get("hash") != _entry_hash(entry):
+            problems.append(Problem("custody", f"{path}:{n}", "entry was altered (its hash does not match)"))
+        prev = entry.get("hash", "?")
+    return count
+
+
+def _load_manifest(case: Case, problems: list[Problem]) -> dict[str, Any] | None:
+    try:
+        data: dict[str, Any] = json.loads(case.manifest_path.read_text(encoding="utf-8"))
+        return data
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        problems.append(Problem("manifest", str(case.manifest_path), f"cannot read manifest: {exc}"))
+        return None
+
+
+def manifest_seal(manifest: dict[str, Any]) -> str:
+    """Hash of the manifest's evidence content (inputs and outputs), as recorded in custody."""
+    body = {"inputs": manifest.get("inputs", []), "outputs": manifest.get("outputs", [])}
+    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+
+
+def _verify_manifest_seal(case: Case, manifest: dict[str, Any], problems: list[Problem]) -> None:
+    sealed = [e for e in read_custody(case) if "manifest_sha256" in e.get("details", {})]
+    if not sealed:
+        return
+    expected = sealed[-1]["details"]["manifest_sha256"]
+    if manifest_seal(manifest) != expected:
+        problems.append(
+            Problem("manifest", str(case.manifest_path), "manifest content differs from the seal in custody.log")
+        )
+
+
+def _verify_outputs(case: Case, manifest: dict[str, Any], problems: list[Problem]) -> int:
+    recorded = {o["path"]: o for o in manifest.get("outputs", [])}
+    on_disk = {
+        str(p.relative_to(case.root))
+        for p in [*case.events_dir.rglob("*.parquet"), *case.quarantine_dir.rglob("*.parquet")]
+    }
+    for rel, out in sorted(recorded.items()):
+        full = case.root / rel
+        if not full.exists():
+            problems.append(Problem("missing", rel, "Parquet file listed in the manifest is missing"))
+            continue
+        h = hash_file(full)
+        if h.sha256 != out["sha256"] or h.sm3 != out.get("sm3", h.sm3):
+            problems.append(
+                Problem("parquet", rel, f"hash changed: manifest {out['sha256'][:16]}…, file {h.sha256[:16]}…")
+            )
+    for rel in sorted(on_disk - set(recorded)):
+        problems.append(Problem("unexpected", rel, "Parquet file not listed in the manifest"))
+    return len(recorded)
+
+
+def _verify_preserved(case: Case, manifest: dict[str, Any], problems: list[Problem]) -> int:
+    count = 0
+    for item in manifest.get("inputs", []):
+        copy = item.get("preserved_copy")
+        if not copy:
+            continue
+        count += 1
+        full = case.root / copy
+        if not full.exists():
+            problems.append(Problem("raw", copy, "preserved raw file is missing"))
+            continue
+        h = hash_file(full)
+        if h.sha256 != item["sha256"]:
+            problems.append(Problem("raw", copy, "preserved raw file changed (SHA-256 differs)"))
+    return count
+
+
+def _verify_rows(case: Case, manifest: dict[str, Any], problems: list[Problem]) -> int:
+    """Recompute row digests and per-input Merkle roots from the Parquet content."""
+    files = [case.root / o["path"] for o in manifest.get("outputs", []) if o.get("kind") == "events"]
+    files = [f for f in files if f.exists()]
+    if not files:
+        return 0
+    frames = []
+    for f in files:
+        try:
+            frames.append(pl.read_parquet(f))
+        except Exception as exc:  # a corrupted file must be reported, not crash verify
+            problems.append(Problem("parquet", str(f.relative_to(case.root)), f"unreadable: {exc}"))
+    if not frames:
+        return 0
+    events = pl.concat(frames, how="diagonal_relaxed")
+    recomputed = row_digests(events.select(EVENT_COLUMNS))
+    bad = events.filter(recomputed != events.get_column("row_digest"))
+    for row in bad.head(20).iter_rows(named=True):
+        problems.append(
+            Problem(
+                "rows",
+                f"{row['source']}:{row['src_sha256'][:12]}:{row['line_no']}",
+                "row content differs from its digest",
+            )
+        )
+    if bad.height > 20:
+        problems.append(Problem("rows", "events", f"{bad.height - 20} more rows differ from their digests"))
+    for item in manifest.get("inputs", []):
+        if item.get("skipped_duplicate"):
+            continue
+        mine = events.filter(pl.col("src_sha256") == item["sha256"]).sort("line_no")
+        root = merkle_root(mine.get_column("row_digest").to_list())
+        if item.get("merkle_root") and root != item["merkle_root"]:
+            problems.append(Problem("rows", item["path"], "Merkle root of its stored rows differs from the manifest"))
+        if mine.height != item.get("events", mine.height):
+            problems.append(
+                Problem("rows", item["path"], f"manifest says {item['events']} events, store holds {mine.height}")
+            )
+    return len(manifest.get("inputs", []))

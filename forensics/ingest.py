@@ -1,0 +1,498 @@
+"""file -> format -> canonical batches -> case store, with the accounting invariant.
+
+For every input: lines = events + quarantined + blank + structural (line formats) or
+records = events + quarantined (document formats). A violation aborts the input before
+anything reaches the case. A file whose SHA-256 is already in the case is skipped and said so.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import re
+import shutil
+import tomllib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from forensics.case import Case, write_catalog
+from forensics.custody import (
+    LEAF_ROWS,
+    append_custody,
+    hash_file,
+    manifest_seal,
+    now_iso,
+    row_digests,
+    write_manifest,
+)
+from forensics.errors import ForensicsError, UsageError
+from forensics.formats import SNIFF_ORDER, get_format
+from forensics.formats.base import Format, FormatOptions, ParseError, ParseResult
+from forensics.reader import ENCODINGS, ReadStats, iter_line_blocks, read_document
+from forensics.store import Stager, conform_events
+
+SOURCE_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+Progress = Callable[[str, int, int], None]  # (path, bytes done, bytes total)
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    source: str | None = None
+    format: str = "auto"
+    log_format: str | None = None
+    mapping: Path | None = None
+    tz: str | None = None
+    encoding: str = "auto"
+    preserve: bool = False
+    strict: bool = False
+    year: int | None = None  # syslog RFC 3164 year of the file's last record (default: file mtime year)
+    progress: Progress | None = None
+
+
+@dataclass
+class FileReport:
+    path: str
+    source: str
+    format: str
+    sha256: str
+    sm3: str
+    bytes: int
+    lines: int
+    events: int
+    quarantined: int
+    blank: int
+    structural: int = 0
+    records: int = 0
+    skipped_duplicate: bool = False
+
+
+@dataclass
+class IngestReport:
+    case: str
+    files: list[FileReport] = field(default_factory=list)
+
+    @property
+    def events(self) -> int:
+        return sum(f.events for f in self.files)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(f.quarantined for f in self.files)
+
+    def to_json(self) -> dict[str, Any]:
+        keys = ("path", "source", "format", "sha256", "sm3", "bytes", "lines", "events", "quarantined", "blank")
+        files = [{k: getattr(f, k) for k in keys} | {"skipped_duplicate": f.skipped_duplicate} for f in self.files]
+        return {"case": self.case, "files": files, "events": self.events, "quarantined": self.quarantined}
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def ingest_paths(case: Case, paths: list[Path], options: IngestOptions) -> IngestReport:
+    jobs = [(p, options) for p in _expand(paths)]
+    return _ingest_jobs(case, jobs, {"paths": [str(p) for p in paths], "options": _options_json(options)})
+
+
+def ingest_plan(case: Case, plan_path: Path, options: IngestOptions) -> IngestReport:
+    jobs = plan_jobs(plan_path, options)
+    return _ingest_jobs(case, jobs, {"plan": str(plan_path), "plan_sha256": hash_file(plan_path).sha256})
+
+
+def plan_jobs(plan_path: Path, base: IngestOptions) -> list[tuple[Path, IngestOptions]]:
+    """Expand an ingest plan (TOML, [[input]] tables) into (file, options) jobs."""
+    try:
+        plan = tomllib.loads(plan_path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{plan_path}: cannot read plan: {exc}") from exc
+    entries = plan.get("input")
+    if not isinstance(entries, list) or not entries:
+        raise UsageError(f"{plan_path}: a plan needs at least one [[input]] table with a glob")
+    known = {"glob", "source", "format", "log_format", "mapping", "tz", "encoding", "year", "preserve"}
+    jobs: list[tuple[Path, IngestOptions]] = []
+    for n, entry in enumerate(entries, 1):
+        where = f"{plan_path}: [[input]] #{n}"
+        unknown = set(entry) - known
+        if unknown:
+            raise UsageError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+        if "glob" not in entry:
+            raise UsageError(f"{where}: missing 'glob'")
+        pattern = str(plan_path.parent / entry["glob"])
+        files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+        if not files:
+            raise UsageError(f"{where}: glob {entry['glob']!r} matches no file")
+        opts = replace(
+            base,
+            source=entry.get("source", base.source),
+            format=entry.get("format", base.format if base.format != "auto" else "auto"),
+            log_format=entry.get("log_format", base.log_format),
+            mapping=(plan_path.parent / entry["mapping"]) if "mapping" in entry else base.mapping,
+            tz=entry.get("tz", base.tz),
+            encoding=entry.get("encoding", base.encoding),
+            year=entry.get("year", base.year),
+            preserve=bool(entry.get("preserve", base.preserve)),
+        )
+        jobs.extend((f, opts) for f in files)
+    return jobs
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*") if q.is_file()))
+        elif p.exists():
+            out.append(p)
+        else:
+            raise UsageError(f"{p}: no such file")
+    return out
+
+
+def _ingest_jobs(case: Case, jobs: list[tuple[Path, IngestOptions]], command: dict[str, Any]) -> IngestReport:
+    report = IngestReport(case=str(case.root))
+    manifest = case.manifest()
+    known = {i["sha256"] for i in manifest.get("inputs", [])}
+    new_inputs: list[dict[str, Any]] = []
+    new_outputs: list[dict[str, Any]] = []
+    for path, opts in jobs:
+        file_report, input_entry, outputs = ingest_file(case, path, opts, known)
+        report.files.append(file_report)
+        if input_entry is not None:
+            known.add(input_entry["sha256"])
+            new_inputs.append(input_entry)
+            new_outputs.extend(outputs)
+    if new_inputs:
+        manifest.setdefault("inputs", []).extend(new_inputs)
+        manifest.setdefault("outputs", []).extend(new_outputs)
+        write_manifest(case, manifest)
+        write_catalog(case)
+        append_custody(
+            case,
+            "ingest",
+            {
+                **command,
+                "inputs": [{k: i[k] for k in ("path", "sha256", "sm3", "events", "quarantined")} for i in new_inputs],
+                "manifest_sha256": manifest_seal(manifest),
+            },
+        )
+    return report
+
+
+def ingest_file(
+    case: Case, path: Path, options: IngestOptions, known: set[str]
+) -> tuple[FileReport, dict[str, Any] | None, list[dict[str, Any]]]:
+    """Ingest one file. Returns its report, and (unless a duplicate) its manifest entries."""
+    if options.encoding not in ENCODINGS:
+        raise UsageError(f"unknown encoding {options.encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    pre = hash_file(path)  # first pass: identity (and duplicate detection) before any parsing
+    mapping = _load_mapping(options.mapping)
+    source = _source_name(options, mapping, path)
+    if pre.sha256 in known:
+        fmt_name = options.format if options.format != "auto" else (mapping.format if mapping else "auto")
+        return (
+            FileReport(str(path), source, fmt_name, pre.sha256, pre.sm3, pre.size, 0, 0, 0, 0, skipped_duplicate=True),
+            None,
+            [],
+        )
+    fmt = _resolve_format(path, options, mapping)
+    fmt_opts = FormatOptions(
+        source=source,
+        path=str(path),
+        log_format=options.log_format,
+        mapping=mapping,
+        tz=_zone(options.tz, mapping),
+        year_hint=options.year or datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).year,
+    )
+    try:
+        parser = fmt.parser(fmt_opts)
+    except ParseError as exc:
+        raise ForensicsError(str(exc)) from exc
+    stager = Stager(case.root, pre.sha256, source)
+    try:
+        counts, stats, merkle, structural = _run_parser(fmt, parser, path, options, stager, pre.sha256, source)
+        if stats.raw.sha256 != pre.sha256:
+            raise ForensicsError(f"{path}: file changed while it was being ingested (SHA-256 differs); try again")
+        outputs = stager.commit()
+    except BaseException:
+        stager.discard()
+        raise
+    entry = _input_entry(path, source, fmt.name, options, mapping, stats, counts, merkle)
+    entry["structural_sample"] = structural
+    if options.preserve:
+        entry["preserved_copy"] = _preserve(case, path, pre.sha256)
+    report = FileReport(
+        path=str(path),
+        source=source,
+        format=fmt.name,
+        sha256=pre.sha256,
+        sm3=stats.raw.sm3,
+        bytes=stats.raw.size,
+        lines=stats.lines,
+        events=counts["events"],
+        quarantined=counts["quarantined"],
+        blank=counts["blank"],
+        structural=counts["structural"],
+        records=counts["records"],
+    )
+    return report, entry, outputs
+
+
+def _run_parser(
+    fmt: Format, parser: Any, path: Path, options: IngestOptions, stager: Stager, sha: str, source: str
+) -> tuple[dict[str, int], ReadStats, str, list[dict[str, Any]]]:
+    stats = ReadStats()
+    counts = {"events": 0, "quarantined": 0, "blank": 0, "structural": 0, "records": 0}
+    merkle = _MerkleBuilder()
+    total = path.stat().st_size
+    structural_rows: list[dict[str, Any]] = []
+    if fmt.kind == "document":
+        text = read_document(path, options.encoding, stats)
+        result = _parse_safely(lambda: parser.parse_document(text), path)
+        _store_result(result, None, stager, sha, source, path, counts, merkle, structural_rows)
+        counts["records"] = counts["events"] + counts["quarantined"]
+    else:
+        for block in iter_line_blocks(path, options.encoding, stats):
+            counts["blank"] += block.blank
+            _store_quarantine(block.undecodable, stager, sha, source, path, counts)
+            if block.good.height:
+                result = _parse_safely(lambda b=block.good: parser.parse_lines(b), path)  # type: ignore[misc]
+                _store_result(result, block.good, stager, sha, source, path, counts, merkle, structural_rows)
+            if options.progress:
+                options.progress(str(path), stats.raw.size, total)
+        counts["records"] = stats.lines
+        accounted = counts["events"] + counts["quarantined"] + counts["blank"] + counts["structural"]
+        if accounted != stats.lines:
+            raise ForensicsError(
+                f"{path}: accounting failed: {stats.lines} lines but {counts['events']} events + "
+                f"{counts['quarantined']} quarantined + {counts['blank']} blank + {counts['structural']} structural "
+                f"= {accounted}; nothing was stored (this is a bug in the {fmt.name} parser: please report it)"
+            )
+    return counts, stats, merkle.root(), structural_rows[:100]
+
+
+def _parse_safely(call: Callable[[], ParseResult], path: Path) -> ParseResult:
+    try:
+        return call()
+    except ParseError as exc:
+        raise ForensicsError(str(exc)) from exc
+
+
+def _store_result(
+    result: ParseResult,
+    batch: pl.DataFrame | None,
+    stager: Stager,
+    sha: str,
+    source: str,
+    path: Path,
+    counts: dict[str, int],
+    merkle: _MerkleBuilder,
+    structural_rows: list[dict[str, Any]],
+) -> None:
+    if batch is not None:
+        _check_batch_accounting(result, batch, path)
+    events = result.events.sort("line_no") if result.events.height else result.events
+    if events.height:
+        if events.get_column("ts").null_count():
+            raise ForensicsError(f"{path}: parser returned events without a timestamp (bug; report it)")
+        events = conform_events(events, source, sha)
+        events = events.with_columns(row_digests(events.drop("row_digest")).alias("row_digest"))
+        stager.write_events(events)
+        merkle.add(events.get_column("row_digest"))
+    counts["events"] += events.height
+    _store_quarantine(result.quarantine, stager, sha, source, path, counts)
+    counts["structural"] += result.structural.height
+    for row in result.structural.head(100).iter_rows(named=True):
+        structural_rows.append(
+            {"line_no": row["line_no"], "reason": row["reason"], "text": bytes(row["raw"]).decode("utf-8", "replace")}
+        )
+
+
+def _store_quarantine(
+    rows: pl.DataFrame, stager: Stager, sha: str, source: str, path: Path, counts: dict[str, int]
+) -> None:
+    if rows.height == 0:
+        return
+    stager.write_quarantine(
+        rows.with_columns(
+            pl.lit(source).alias("source"), pl.lit(sha).alias("src_sha256"), pl.lit(str(path)).alias("src_path")
+        )
+    )
+    counts["quarantined"] += rows.height
+
+
+def _check_batch_accounting(result: ParseResult, batch: pl.DataFrame, path: Path) -> None:
+    """Every line handed to the parser comes back exactly once."""
+    given = batch.get_column("line_no").sort()
+    back = pl.concat(
+        [
+            result.events.get_column("line_no").cast(pl.Int64),
+            result.quarantine.get_column("line_no").cast(pl.Int64),
+            result.structural.get_column("line_no").cast(pl.Int64),
+        ]
+    ).sort()
+    if back.len() != given.len() or not back.equals(given):
+        missing = sorted(set(given.to_list()) - set(back.to_list()))[:5]
+        extra = back.filter(back.is_duplicated()).unique().to_list()[:5]
+        raise ForensicsError(
+            f"{path}: accounting failed: parser returned {back.len()} of {given.len()} lines "
+            f"(missing lines {missing}, duplicated {extra}); nothing was stored (parser bug; please report it)"
+        )
+
+
+class _MerkleBuilder:
+    """Streams row digests (in line order) into Merkle leaves; see custody.merkle_root."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._leaves: list[bytes] = []
+
+    def add(self, digests: pl.Series) -> None:
+        self._pending += b"".join(bytes.fromhex(d) for d in digests.to_list())
+        leaf = LEAF_ROWS * 32
+        while len(self._pending) >= leaf:
+            self._leaves.append(hashlib.sha256(self._pending[:leaf]).digest())
+            self._pending = self._pending[leaf:]
+
+    def root(self) -> str:
+        level = list(self._leaves)
+        if self._pending or not level:
+            level.append(hashlib.sha256(self._pending).digest())
+        while len(level) > 1:
+            nxt = [hashlib.sha256(level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+            if len(level) % 2:
+                nxt.append(level[-1])
+            level = nxt
+        return level[0].hex()
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _load_mapping(path: Path | None) -> Any:
+    if path is None:
+        return None
+    from forensics.mapping import load_mapping
+
+    return load_mapping(path)
+
+
+def _source_name(options: IngestOptions, mapping: Any, path: Path) -> str:
+    source = options.source or (mapping.source if mapping is not None else None)
+    if not source:
+        source = re.sub(r"[^A-Za-z0-9_]+", "_", path.name.split(".")[0]).strip("_").lower() or "log"
+    if not SOURCE_RE.match(source):
+        raise UsageError(f"source name {source!r} may only hold letters, digits, '_', '.', '-'")
+    return str(source)
+
+
+def _zone(tz: str | None, mapping: Any) -> ZoneInfo | None:
+    if tz:
+        try:
+            return ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UsageError(f"unknown time zone {tz!r} (use an IANA name such as Asia/Shanghai or UTC)") from None
+    if mapping is not None and mapping.tz is not None:
+        zone: ZoneInfo = mapping.tz
+        return zone
+    return None
+
+
+def _resolve_format(path: Path, options: IngestOptions, mapping: Any) -> Format:
+    if options.format != "auto":
+        return get_format(options.format)
+    if mapping is not None:
+        return get_format(mapping.format)
+    sample = _sample_lines(path)
+    best, score = None, 0.0
+    for name in SNIFF_ORDER:
+        fmt = get_format(name)
+        s = fmt.sniff(sample)
+        if s > score:
+            best, score = fmt, s
+    if best is None or score < 0.5:
+        raise UsageError(
+            f"{path}: cannot tell the format from its first lines; pass --format (one of: nginx, apache, "
+            "syslog, jsonl, json, cloudtrail, csv, tsv) and for JSON/CSV a --mapping FILE"
+        )
+    return best
+
+
+def _sample_lines(path: Path, limit: int = 50) -> list[str]:
+    stats = ReadStats()
+    from forensics.reader import iter_blocks, sniff_encoding
+
+    for block in iter_blocks(path, stats):
+        head = block[: 1 << 16]
+        text = head.decode(sniff_encoding(head), errors="replace").lstrip("\ufeff")
+        return [ln.rstrip("\r") for ln in text.split("\n") if ln.strip()][:limit]
+    return []
+
+
+def _input_entry(
+    path: Path,
+    source: str,
+    fmt: str,
+    options: IngestOptions,
+    mapping: Any,
+    stats: ReadStats,
+    counts: dict[str, int],
+    merkle: str,
+) -> dict[str, Any]:
+    return {
+        "path": str(path),
+        "abs_path": str(path.resolve()),
+        "source": source,
+        "format": fmt,
+        "log_format": options.log_format,
+        "mapping": str(options.mapping) if options.mapping else None,
+        "mapping_sha256": mapping.sha256 if mapping is not None else None,
+        "tz": options.tz or (mapping.tz.key if mapping is not None and mapping.tz else None),
+        "encoding": stats.encoding,
+        "bom": stats.bom,
+        "crlf_lines": stats.crlf_lines,
+        "compression": stats.compression,
+        "bytes": stats.raw.size,
+        "sha256": stats.raw.sha256,
+        "sm3": stats.raw.sm3,
+        "decompressed_bytes": stats.decompressed.size,
+        "decompressed_sha256": stats.decompressed.sha256,
+        "decompressed_sm3": stats.decompressed.sm3,
+        "lines": stats.lines,
+        "records": counts["records"],
+        "events": counts["events"],
+        "quarantined": counts["quarantined"],
+        "blank": counts["blank"],
+        "structural": counts["structural"],
+        "merkle_root": merkle,
+        "ingested_at": now_iso(),
+    }
+
+
+def _preserve(case: Case, path: Path, sha: str) -> str:
+    """Copy the raw file into the case, content-addressed; verify the copy."""
+    rel = Path("raw") / sha[:2] / sha
+    target = case.root / rel
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        shutil.copyfile(path, tmp)
+        if hash_file(tmp).sha256 != sha:
+            tmp.unlink()
+            raise ForensicsError(f"{path}: preserved copy does not match the original's hash")
+        tmp.replace(target)
+        target.chmod(0o444)
+    return rel.as_posix()
+
+
+def _options_json(options: IngestOptions) -> dict[str, Any]:
+    data = asdict(options)
+    data.pop("progress", None)
+    return {k: str(v) if isinstance(v, Path) else v for k, v in data.items()}

@@ -1,0 +1,118 @@
+"""Writing canonical events and quarantine rows to the case's hive-partitioned Parquet.
+
+Files are written into a staging folder first and moved into place only once the whole input
+passed its accounting check, so an aborted ingest leaves the case exactly as it was.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from forensics.custody import hash_file
+from forensics.schema import EVENT_COLUMNS, EVENT_SCHEMA, QUARANTINE_COLUMNS, QUARANTINE_SCHEMA
+
+PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statistics": True}
+
+
+def conform_events(events: pl.DataFrame, source: str, src_sha256: str) -> pl.DataFrame:
+    """Add missing canonical columns as nulls, provenance, and cast to the schema's types."""
+    frame = events.with_columns(pl.lit(source).alias("source"), pl.lit(src_sha256).alias("src_sha256"))
+    target = pl.from_arrow(EVENT_SCHEMA.empty_table())
+    assert isinstance(target, pl.DataFrame)
+    exprs = []
+    for name, dtype in target.schema.items():
+        if name == "row_digest":
+            exprs.append(pl.lit("", dtype=pl.String).alias(name))
+        elif name in frame.columns:
+            exprs.append(pl.col(name).cast(dtype, strict=False).alias(name))
+        else:
+            default = "unknown" if name == "outcome" else ("other" if name == "action" else None)
+            exprs.append(pl.lit(default, dtype=dtype).alias(name))
+    return frame.select(exprs)
+
+
+@dataclass
+class StagedOutput:
+    path: Path  # final path relative to the case root
+    kind: str  # events | quarantine
+    rows: int
+
+
+@dataclass
+class Stager:
+    """Collects one input's Parquet files in a staging folder inside the case."""
+
+    case_root: Path
+    src_sha256: str
+    source: str
+    staging: Path = field(init=False)
+    outputs: list[StagedOutput] = field(default_factory=list)
+    _part: int = 0
+
+    def __post_init__(self) -> None:
+        self.staging = self.case_root / ".staging" / self.src_sha256
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+        self.staging.mkdir(parents=True)
+
+    def _next_name(self) -> str:
+        self._part += 1
+        return f"{self.src_sha256[:16]}-{self._part:05d}.parquet"
+
+    def write_events(self, events: pl.DataFrame) -> None:
+        if events.height == 0:
+            return
+        dated = events.with_columns(pl.col("ts").dt.date().cast(pl.String).alias("_date"))
+        for (day,), part in dated.group_by("_date", maintain_order=True):
+            rel = Path("events") / f"source={self.source}" / f"date={day}" / self._next_name()
+            table = part.drop("_date").select(EVENT_COLUMNS).to_arrow().cast(EVENT_SCHEMA)
+            self._write(rel, table)
+            self.outputs.append(StagedOutput(rel, "events", part.height))
+
+    def write_quarantine(self, rows: pl.DataFrame) -> None:
+        if rows.height == 0:
+            return
+        rel = Path("quarantine") / f"source={self.source}" / self._next_name()
+        table = rows.select(QUARANTINE_COLUMNS).to_arrow().cast(QUARANTINE_SCHEMA)
+        self._write(rel, table)
+        self.outputs.append(StagedOutput(rel, "quarantine", rows.height))
+
+    def _write(self, rel: Path, table: pa.Table) -> None:
+        target = self.staging / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, target, **PARQUET_OPTIONS)  # type: ignore[arg-type]
+
+    def commit(self) -> list[dict[str, object]]:
+        """Move staged files into the case; return manifest output entries with their hashes."""
+        entries: list[dict[str, object]] = []
+        for out in self.outputs:
+            src = self.staging / out.path
+            dst = self.case_root / out.path
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            h = hash_file(src)
+            src.replace(dst)
+            entries.append(
+                {
+                    "path": out.path.as_posix(),
+                    "kind": out.kind,
+                    "rows": out.rows,
+                    "bytes": h.size,
+                    "sha256": h.sha256,
+                    "sm3": h.sm3,
+                    "input_sha256": self.src_sha256,
+                }
+            )
+        self.discard()
+        return entries
+
+    def discard(self) -> None:
+        shutil.rmtree(self.staging, ignore_errors=True)
+        parent = self.staging.parent
+        if parent.exists() and not any(parent.iterdir()):
+            parent.rmdir()

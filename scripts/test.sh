@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test command: set-up, lint, types, tests. CI runs exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check forensics tests bench
+.venv/bin/mypy
+.venv/bin/pytest "$@"

@@ -1,0 +1,73 @@
+"""Shared fixtures: a tiny test-only line format so ingest can be tested on its own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+import pytest
+
+from forensics.case import Case, init_case
+from forensics.formats import REGISTRY
+from forensics.formats.base import FormatOptions, ParseResult, quarantine_rows
+from forensics.timeparse import normalize, refuse_zoneless
+
+
+class _TinyParser:
+    """'<timestamp> <actor> <action>' per line; anything else is quarantined."""
+
+    def __init__(self, options: FormatOptions) -> None:
+        self.options = options
+
+    def parse_lines(self, batch: pl.DataFrame) -> ParseResult:
+        parts = batch.with_columns(pl.col("text").str.extract_groups(r"^(\S+(?: \d\d:\d\d:\d\d)?) (\w+) ([\w.]+)$").alias("g"))
+        ok = parts.filter(pl.col("g").struct.field("1").is_not_null())
+        bad = parts.filter(pl.col("g").struct.field("1").is_null())
+        norm = normalize(ok["g"].struct.field("1"), tz=self.options.tz)
+        refuse_zoneless(norm.error, ok["line_no"], self.options.path)
+        ok = ok.with_columns(ts=norm.ts, ts_offset=norm.ts_offset, err=norm.error)
+        events = ok.filter(pl.col("err").is_null()).select(
+            "line_no",
+            "byte_offset",
+            "ts",
+            "ts_offset",
+            pl.col("g").struct.field("1").alias("ts_raw"),
+            pl.col("g").struct.field("2").alias("actor_id"),
+            pl.col("g").struct.field("3").alias("action"),
+        )
+        q = pl.concat(
+            [
+                quarantine_rows(bad, "line does not match '<ts> <actor> <action>'"),
+                quarantine_rows(ok.filter(pl.col("err").is_not_null()), pl.col("err")),
+            ]
+        )
+        return ParseResult(events=events, quarantine=q)
+
+    def parse_document(self, text: str) -> ParseResult:
+        raise NotImplementedError
+
+
+class _TinyFormat:
+    name = "tiny"
+    kind: Literal["lines", "document"] = "lines"
+    description = "test-only format"
+
+    def parser(self, options: FormatOptions) -> _TinyParser:
+        return _TinyParser(options)
+
+    def sniff(self, sample: list[str]) -> float:
+        return 0.0
+
+
+@pytest.fixture
+def tiny_format() -> Iterator[str]:
+    REGISTRY["tiny"] = _TinyFormat()
+    yield "tiny"
+    del REGISTRY["tiny"]
+
+
+@pytest.fixture
+def case(tmp_path: Path) -> Case:
+    return init_case(tmp_path / "case")

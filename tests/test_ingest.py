@@ -1,0 +1,181 @@
+"""Ingest accounting, duplicates, compression, encodings, zone refusal: with a test-only format."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import json
+import lzma
+from pathlib import Path
+
+import pytest
+import zstandard
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from forensics.case import Case, init_case
+from forensics.errors import ForensicsError, UsageError
+from forensics.ingest import IngestOptions, ingest_paths, ingest_plan
+
+LOG = (
+    b"2024-03-01T10:00:00+08:00 alice order.view\n"
+    b"\n"
+    b"2024-03-02T10:00:00Z bob auth.login\r\n"
+    b"garbage line\n"
+    b"bad\xff\xfe bytes\n"
+    b"2024-03-02T11:00:00.123456Z carol order.export"
+)
+
+
+def _write(tmp: Path, name: str, data: bytes) -> Path:
+    p = tmp / name
+    p.write_bytes(data)
+    return p
+
+
+def test_every_line_is_accounted_for(case: Case, tiny_format: str, tmp_path: Path) -> None:
+    report = ingest_paths(case, [_write(tmp_path, "a.log", LOG)], IngestOptions(format=tiny_format, source="app"))
+    f = report.files[0]
+    assert (f.lines, f.events, f.quarantined, f.blank) == (6, 3, 2, 1)
+    assert f.lines == f.events + f.quarantined + f.blank
+    cols, rows = case.query_readonly("SELECT line_no, reason, raw FROM quarantine ORDER BY line_no")
+    assert [(r[0], bytes(r[2])) for r in rows] == [(4, b"garbage line"), (5, b"bad\xff\xfe bytes")]
+    assert "invalid utf-8 bytes at column 4" in rows[1][1]
+
+
+def test_provenance_points_at_the_exact_raw_line(case: Case, tiny_format: str, tmp_path: Path) -> None:
+    path = _write(tmp_path, "a.log", LOG)
+    ingest_paths(case, [path], IngestOptions(format=tiny_format, source="app"))
+    _, rows = case.query_readonly("SELECT line_no, byte_offset, ts_raw, src_sha256 FROM events ORDER BY line_no")
+    raw = path.read_bytes()
+    for line_no, offset, ts_raw, _sha in rows:
+        assert raw[offset:].split(b"\n", 1)[0].startswith(ts_raw.encode())
+        assert raw.split(b"\n")[line_no - 1].startswith(ts_raw.encode())
+
+
+def test_timestamps_are_utc_with_original_text_and_offset(case: Case, tiny_format: str, tmp_path: Path) -> None:
+    ingest_paths(case, [_write(tmp_path, "a.log", LOG)], IngestOptions(format=tiny_format, source="app"))
+    _, rows = case.query_readonly("SELECT strftime(ts, '%Y-%m-%dT%H:%M:%S.%f'), ts_raw, ts_offset FROM events ORDER BY line_no")
+    assert rows[0] == ("2024-03-01T02:00:00.000000", "2024-03-01T10:00:00+08:00", "+08:00")
+    assert rows[2] == ("2024-03-02T11:00:00.123456", "2024-03-02T11:00:00.123456Z", "Z")
+
+
+def test_reingesting_the_same_bytes_changes_nothing(case: Case, tiny_format: str, tmp_path: Path) -> None:
+    path = _write(tmp_path, "a.log", LOG)
+    ingest_paths(case, [path], IngestOptions(format=tiny_format))
+    before = {p: p.read_bytes() for p in case.root.rglob("*") if p.is_file()}
+    copy = _write(tmp_path, "renamed.log", LOG)
+    report = ingest_paths(case, [copy], IngestOptions(format=tiny_format))
+    assert report.files[0].skipped_duplicate
+    after = {p: p.read_bytes() for p in case.root.rglob("*") if p.is_file()}
+    assert before == after
+
+
+@pytest.mark.parametrize(
+    ("suffix", "compress"),
+    [
+        (".gz", gzip.compress),
+        (".bz2", bz2.compress),
+        (".xz", lzma.compress),
+        (".zst", lambda b: zstandard.ZstdCompressor().compress(b)),
+    ],
+)
+def test_compressed_inputs_read_transparently(case: Case, tiny_format: str, tmp_path: Path, suffix: str, compress) -> None:  # type: ignore[no-untyped-def]
+    path = _write(tmp_path, "a.log" + suffix, compress(LOG))
+    report = ingest_paths(case, [path], IngestOptions(format=tiny_format, source="app"))
+    f = report.files[0]
+    assert (f.lines, f.events, f.quarantined, f.blank) == (6, 3, 2, 1)
+    entry = case.manifest()["inputs"][0]
+    assert entry["decompressed_bytes"] == len(LOG)
+    assert entry["bytes"] == path.stat().st_size
+
+
+def test_gb18030_is_detected_and_decoded(case: Case, tiny_format: str, tmp_path: Path) -> None:
+    text = "2024-03-01T10:00:00Z 张三 order.view\n2024-03-01T10:00:01Z 李四 order.view\n"
+    path = _write(tmp_path, "gb.log", text.encode("gb18030"))
+    report = ingest_paths(case, [path], IngestOptions(format=tiny_format, source="app"))
+    assert report.files[0].events == 2
+    _, rows = case.query_readonly("SELECT actor_id FROM events ORDER BY line_no")
+    assert [r[0] for r in rows] == ["张三", "李四"]
+    assert case.manifest()["inputs"][0]["encoding"] == "gb18030"
+
+
+def test_utf8_bom_is_not_part_of_the_first_record(case: Case, tiny_format: str, tmp_path: Path) -> None:
+    path = _write(tmp_path, "bom.log", b"\xef\xbb\xbf2024-03-01T10:00:00Z alice order.view\n")
+    report = ingest_paths(case, [path], IngestOptions(format=tiny_format, source="app"))
+    assert report.files[0].events == 1
+    assert case.manifest()["inputs"][0]["bom"] is True
+
+
+def test_zoneless_timestamps_are_refused_without_tz(case: Case, tiny_format: str, tmp_path: Path) -> None:
+    path = _write(tmp_path, "naive.log", b"2024-03-01 10:00:00 alice order.view\n")
+    with pytest.raises(ForensicsError, match=r"naive.log:1: .*--tz"):
+        ingest_paths(case, [path], IngestOptions(format=tiny_format, source="app"))
+    assert not list(case.events_dir.rglob("*.parquet"))
+    report = ingest_paths(case, [path], IngestOptions(format=tiny_format, source="app", tz="Asia/Shanghai"))
+    assert report.files[0].events == 1
+    _, rows = case.query_readonly("SELECT strftime(ts, '%H:%M'), ts_offset FROM events")
+    assert rows == [("02:00", "Asia/Shanghai")]
+
+
+def test_unknown_format_suggests_closest(case: Case, tmp_path: Path) -> None:
+    path = _write(tmp_path, "a.log", LOG)
+    with pytest.raises(UsageError, match="did you mean 'nginx'"):
+        ingest_paths(case, [path], IngestOptions(format="ngnix"))
+
+
+def test_plan_ingests_globs_relative_to_the_plan(case: Case, tiny_format: str, tmp_path: Path) -> None:
+    (tmp_path / "logs").mkdir()
+    _write(tmp_path / "logs", "one.log", b"2024-03-01T10:00:00Z alice order.view\n")
+    _write(tmp_path / "logs", "two.log", b"2024-03-01T10:00:00Z bob order.view\n")
+    plan = _write(tmp_path, "plan.toml", b'[[input]]\nglob = "logs/*.log"\nformat = "tiny"\nsource = "app"\n')
+    report = ingest_plan(case, plan, IngestOptions())
+    assert [Path(f.path).name for f in report.files] == ["one.log", "two.log"]
+    assert report.events == 2
+
+
+def test_plan_glob_matching_nothing_is_a_clear_error(case: Case, tmp_path: Path) -> None:
+    plan = _write(tmp_path, "plan.toml", b'[[input]]\nglob = "nothing/*.log"\nformat = "tiny"\n')
+    with pytest.raises(UsageError, match="matches no file"):
+        ingest_plan(case, plan, IngestOptions())
+
+
+def test_preserve_copies_raw_files_content_addressed(case: Case, tiny_format: str, tmp_path: Path) -> None:
+    path = _write(tmp_path, "a.log", LOG)
+    ingest_paths(case, [path], IngestOptions(format=tiny_format, preserve=True))
+    entry = case.manifest()["inputs"][0]
+    assert (case.root / entry["preserved_copy"]).read_bytes() == LOG
+    assert path.read_bytes() == LOG  # the original is untouched
+
+
+def test_custody_records_the_ingest_with_a_manifest_seal(case: Case, tiny_format: str, tmp_path: Path) -> None:
+    ingest_paths(case, [_write(tmp_path, "a.log", LOG)], IngestOptions(format=tiny_format))
+    entries = [json.loads(x) for x in case.custody_path.read_text().splitlines()]
+    assert [e["action"] for e in entries] == ["init", "ingest"]
+    assert entries[1]["prev_hash"] == entries[0]["hash"]
+    assert len(entries[1]["details"]["manifest_sha256"]) == 64
+
+
+line_text = st.one_of(
+    st.builds(
+        lambda d, a, act: f"2024-03-{d:02d}T10:00:00Z {a} {act}".encode(),
+        st.integers(1, 28),
+        st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+        st.sampled_from(["order.view", "auth.login"]),
+    ),
+    st.binary(max_size=60).map(lambda b: b.replace(b"\n", b"")),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(line_text, max_size=30), trailing_newline=st.booleans())
+def test_accounting_holds_for_any_bytes(tiny_format: str, tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], trailing_newline: bool) -> None:
+    tmp = tmp_path_factory.mktemp("fuzz")
+    case = init_case(tmp / "case")
+    data = b"\n".join(lines) + (b"\n" if trailing_newline and lines else b"")
+    path = _write(tmp, "x.log", data)
+    report = ingest_paths(case, [path], IngestOptions(format=tiny_format, source="app", encoding="utf-8", tz="UTC"))
+    f = report.files[0]
+    expected_lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    assert f.lines == expected_lines
+    assert f.lines == f.events + f.quarantined + f.blank
