@@ -81,6 +81,45 @@ def _new_sm3() -> Any:
     return _CryptographySM3()
 
 
+class BackgroundHasher:
+    """Feeds a DualHasher from a worker thread so hashing overlaps parsing.
+
+    hashlib releases the GIL on large buffers, so on two cores SM3 (the slow one) runs beside
+    the polars/DuckDB work instead of before it. Call ``result()`` to wait for the digests.
+    """
+
+    def __init__(self) -> None:
+        import queue
+        import threading
+
+        self.hasher = DualHasher()
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)  # bounded: memory stays bounded
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (block := self._queue.get()) is not None:
+            self.hasher.update(block)
+
+    def update(self, data: bytes) -> None:
+        self._queue.put(bytes(data))
+
+    def result(self) -> DualHasher:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        return self.hasher
+
+
+def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    """SHA-256 only: the cheap identity pass before ingest (duplicate detection, provenance)."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
 def hash_file(path: Path, chunk: int = 1 << 22) -> DualHasher:
     hasher = DualHasher()
     with path.open("rb") as fh:

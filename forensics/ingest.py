@@ -27,6 +27,7 @@ from forensics.custody import (
     append_custody,
     hash_file,
     manifest_seal,
+    sha256_file,
     now_iso,
     row_digests,
     write_manifest,
@@ -192,13 +193,15 @@ def ingest_file(
     """Ingest one file. Returns its report, and (unless a duplicate) its manifest entries."""
     if options.encoding not in ENCODINGS:
         raise UsageError(f"unknown encoding {options.encoding!r}; choose one of {', '.join(ENCODINGS)}")
-    pre = hash_file(path)  # first pass: identity (and duplicate detection) before any parsing
+    pre_sha256 = sha256_file(path)  # first pass: identity (and duplicate detection) before any parsing
     mapping = _load_mapping(options.mapping)
     source = _source_name(options, mapping, path)
-    if pre.sha256 in known:
+    if pre_sha256 in known:
         fmt_name = options.format if options.format != "auto" else (mapping.format if mapping else "auto")
+        sm3 = hash_file(path).sm3
+        size = path.stat().st_size
         return (
-            FileReport(str(path), source, fmt_name, pre.sha256, pre.sm3, pre.size, 0, 0, 0, 0, skipped_duplicate=True),
+            FileReport(str(path), source, fmt_name, pre_sha256, sm3, size, 0, 0, 0, 0, skipped_duplicate=True),
             None,
             [],
         )
@@ -215,10 +218,10 @@ def ingest_file(
         parser = fmt.parser(fmt_opts)
     except ParseError as exc:
         raise ForensicsError(str(exc)) from exc
-    stager = Stager(case.root, pre.sha256, source)
+    stager = Stager(case.root, pre_sha256, source)
     try:
-        counts, stats, merkle, structural = _run_parser(fmt, parser, path, options, stager, pre.sha256, source)
-        if stats.raw.sha256 != pre.sha256:
+        counts, stats, merkle, structural = _run_parser(fmt, parser, path, options, stager, pre_sha256, source)
+        if stats.raw.sha256 != pre_sha256:
             raise ForensicsError(f"{path}: file changed while it was being ingested (SHA-256 differs); try again")
         outputs = stager.commit()
     except BaseException:
@@ -227,12 +230,12 @@ def ingest_file(
     entry = _input_entry(path, source, fmt.name, options, mapping, stats, counts, merkle)
     entry["structural_sample"] = structural
     if options.preserve:
-        entry["preserved_copy"] = _preserve(case, path, pre.sha256)
+        entry["preserved_copy"] = _preserve(case, path, pre_sha256)
     report = FileReport(
         path=str(path),
         source=source,
         format=fmt.name,
-        sha256=pre.sha256,
+        sha256=pre_sha256,
         sm3=stats.raw.sm3,
         bytes=stats.raw.size,
         lines=stats.lines,
@@ -266,7 +269,7 @@ def _run_parser(
                 result = _parse_safely(lambda b=block.good: parser.parse_lines(b), path)  # type: ignore[misc]
                 _store_result(result, block.good, stager, sha, source, path, counts, merkle, structural_rows)
             if options.progress:
-                options.progress(str(path), stats.raw.size, total)
+                options.progress(str(path), stats.bytes_read, total)
         counts["records"] = stats.lines
         accounted = counts["events"] + counts["quarantined"] + counts["blank"] + counts["structural"]
         if accounted != stats.lines:

@@ -14,15 +14,15 @@ import io
 import lzma
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from forensics.custody import DualHasher
+from forensics.custody import BackgroundHasher, DualHasher
 from forensics.errors import ForensicsError, UsageError
 
 BLOCK_SIZE = 32 << 20  # bytes of decompressed text per batch: bounds memory whatever the input size
@@ -37,11 +37,35 @@ class ReadStats:
 
     compression: str = "none"
     encoding: str = "utf-8"
-    raw: DualHasher = field(default_factory=DualHasher)
-    decompressed: DualHasher = field(default_factory=DualHasher)
+    bytes_read: int = 0  # raw bytes consumed so far, for progress
     lines: int = 0
     bom: bool = False
     crlf_lines: int = 0
+    _raw_bg: BackgroundHasher | None = None
+    _dec_bg: BackgroundHasher | None = None
+
+    def raw_update(self, data: bytes) -> None:
+        if self._raw_bg is None:
+            self._raw_bg = BackgroundHasher()
+        self._raw_bg.update(data)
+        self.bytes_read += len(data)
+
+    def decompressed_update(self, data: bytes) -> None:
+        if self.compression == "none":
+            return  # the same bytes as the raw stream: hashed once
+        if self._dec_bg is None:
+            self._dec_bg = BackgroundHasher()
+        self._dec_bg.update(data)
+
+    @property
+    def raw(self) -> DualHasher:
+        return self._raw_bg.result() if self._raw_bg else DualHasher()
+
+    @property
+    def decompressed(self) -> DualHasher:
+        if self.compression == "none":
+            return self.raw
+        return self._dec_bg.result() if self._dec_bg else DualHasher()
 
 
 @dataclass
@@ -56,9 +80,9 @@ class LineBlock:
 class _HashingReader(io.RawIOBase):
     """Hashes the bytes as given while a decompressor reads them."""
 
-    def __init__(self, fh: BinaryIO, hasher: DualHasher) -> None:
+    def __init__(self, fh: BinaryIO, stats: ReadStats) -> None:
         self._fh = fh
-        self._hasher = hasher
+        self._stats = stats
 
     def readable(self) -> bool:
         return True
@@ -68,7 +92,7 @@ class _HashingReader(io.RawIOBase):
         n = len(data)
         buffer[:n] = data
         if n:
-            self._hasher.update(data)
+            self._stats.raw_update(data)
         return n
 
 
@@ -88,32 +112,32 @@ def detect_compression(path: Path) -> str:
     return "none"
 
 
-def _open_stream(path: Path, stats: ReadStats) -> BinaryIO:
+def _open_stream(path: Path, stats: ReadStats) -> IO[bytes]:
     compression = detect_compression(path)
     stats.compression = compression
     if compression == "zip":
         return _open_zip(path, stats)
     fh = path.open("rb")
-    hashing = io.BufferedReader(_HashingReader(fh, stats.raw), buffer_size=1 << 20)
+    hashing = io.BufferedReader(_HashingReader(fh, stats), buffer_size=1 << 20)
     if compression == "none":
         return hashing
     if compression == "gzip":
-        return gzip.GzipFile(fileobj=hashing)  # reads concatenated members too
+        return gzip.GzipFile(fileobj=hashing)  # type: ignore[return-value]  # reads concatenated members too
     if compression == "bz2":
         return bz2.BZ2File(hashing)
     if compression == "xz":
         return lzma.LZMAFile(hashing)
     import zstandard
 
-    reader: BinaryIO = zstandard.ZstdDecompressor().stream_reader(hashing, read_across_frames=True)  # type: ignore[assignment]
+    reader: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(hashing, read_across_frames=True)
     return reader
 
 
-def _open_zip(path: Path, stats: ReadStats) -> BinaryIO:
+def _open_zip(path: Path, stats: ReadStats) -> IO[bytes]:
     """A zip holding exactly one file is read like any compressed stream; anything else is refused."""
     with path.open("rb") as fh:
         while block := fh.read(1 << 22):
-            stats.raw.update(block)
+            stats.raw_update(block)
     archive = zipfile.ZipFile(path)
     members = [m for m in archive.infolist() if not m.is_dir()]
     if len(members) != 1:
@@ -124,7 +148,7 @@ def _open_zip(path: Path, stats: ReadStats) -> BinaryIO:
     return archive.open(members[0])
 
 
-def _read_full(stream: BinaryIO, size: int) -> bytes:
+def _read_full(stream: IO[bytes], size: int) -> bytes:
     chunks = []
     remaining = size
     while remaining > 0:
@@ -144,7 +168,7 @@ def iter_blocks(path: Path, stats: ReadStats) -> Iterator[bytes]:
             while True:
                 data = _read_full(stream, BLOCK_SIZE)
                 if data:
-                    stats.decompressed.update(data)
+                    stats.decompressed_update(data)
                 if not data:
                     if carry:
                         yield carry
@@ -208,8 +232,8 @@ def split_block(block: bytes, first_line_no: int, first_offset: int, encoding: s
     offsets = np.empty(n + 1, dtype=np.int64)
     offsets[:n] = starts - np.arange(n, dtype=np.int64)
     offsets[n] = len(data)
-    data_buf = pa.py_buffer(data.tobytes())
-    off_buf = pa.py_buffer(offsets.tobytes())
+    data_buf = pa.py_buffer(data)  # zero copy: Arrow views the numpy buffers
+    off_buf = pa.py_buffer(offsets)
     raw = pa.LargeBinaryArray.from_buffers(pa.large_binary(), n, [None, off_buf, data_buf])
     text, bad_reason = _decode(raw, block, encoding)
     frame = pl.DataFrame(
@@ -256,7 +280,9 @@ def _decode(raw: pa.LargeBinaryArray, block: bytes, encoding: str) -> tuple[pl.S
             block.decode("utf-8")
         except UnicodeDecodeError:
             return _decode_per_line(raw, "utf-8")
-        text = raw.cast(pa.large_string())
+        # The whole block is valid UTF-8 and a newline never splits a character, so every line is
+        # valid too: view the same buffers as strings instead of validating again.
+        text = raw.view(pa.large_string())
         return pl.Series("text", pl.from_arrow(text)), no_reason
     try:
         decoded = block.decode(encoding)

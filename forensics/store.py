@@ -17,7 +17,6 @@ import pyarrow.parquet as pq
 from forensics.custody import hash_file
 from forensics.schema import EVENT_COLUMNS, EVENT_SCHEMA, QUARANTINE_COLUMNS, QUARANTINE_SCHEMA
 
-PARQUET_OPTIONS = {"compression": "zstd", "compression_level": 3, "write_statistics": True}
 
 
 def conform_events(events: pl.DataFrame, source: str, src_sha256: str) -> pl.DataFrame:
@@ -86,7 +85,7 @@ class Stager:
     def _write(self, rel: Path, table: pa.Table) -> None:
         target = self.staging / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, target, **PARQUET_OPTIONS)  # type: ignore[arg-type]
+        pq.write_table(table, target, compression="zstd", compression_level=3, write_statistics=True)
 
     def commit(self) -> list[dict[str, object]]:
         """Move staged files into the case; return manifest output entries with their hashes."""
