@@ -27,15 +27,15 @@ from forensics.custody import (
     append_custody,
     hash_file,
     manifest_seal,
-    sha256_file,
     now_iso,
     row_digests,
+    sha256_file,
     write_manifest,
 )
 from forensics.errors import ForensicsError, UsageError
 from forensics.formats import SNIFF_ORDER, get_format
 from forensics.formats.base import Format, FormatOptions, ParseError, ParseResult
-from forensics.reader import ENCODINGS, ReadStats, iter_line_blocks, read_document
+from forensics.reader import BLOCK_SIZE, ENCODINGS, ReadStats, detect_compression, iter_line_blocks, read_document
 from forensics.store import Stager, conform_events
 
 SOURCE_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -262,6 +262,7 @@ def _run_parser(
         _store_result(result, None, stager, sha, source, path, counts, merkle, structural_rows)
         counts["records"] = counts["events"] + counts["quarantined"]
     else:
+        _prescan(parser, path, options)
         for block in iter_line_blocks(path, options.encoding, stats):
             counts["blank"] += block.blank
             _store_quarantine(block.undecodable, stager, sha, source, path, counts)
@@ -279,6 +280,20 @@ def _run_parser(
                 f"= {accounted}; nothing was stored (this is a bug in the {fmt.name} parser: please report it)"
             )
     return counts, stats, merkle.root(), structural_rows[:100]
+
+
+def _prescan(parser: Any, path: Path, options: IngestOptions) -> None:
+    """Give a parser that needs the whole file's context (syslog year inference) a first look.
+
+    Skipped when the file fits one block: the parser then sees everything in one batch anyway.
+    """
+    if not hasattr(parser, "prescan"):
+        return
+    if detect_compression(path) == "none" and path.stat().st_size < BLOCK_SIZE:
+        return
+    for block in iter_line_blocks(path, options.encoding, ReadStats()):
+        if block.good.height:
+            _parse_safely(lambda b=block.good: parser.prescan(b), path)  # type: ignore[misc]
 
 
 def _parse_safely(call: Callable[[], ParseResult], path: Path) -> ParseResult:
