@@ -127,10 +127,47 @@ def _open_stream(path: Path, stats: ReadStats) -> IO[bytes]:
         return bz2.BZ2File(hashing)
     if compression == "xz":
         return lzma.LZMAFile(hashing)
-    import zstandard
+    return _ZstdReader(hashing)  # type: ignore[return-value]
 
-    reader: IO[bytes] = zstandard.ZstdDecompressor().stream_reader(hashing, read_across_frames=True)
-    return reader
+
+class _ZstdReader(io.RawIOBase):
+    """Multi-frame zstd that fails loudly on a truncated frame (zstandard's stream_reader
+    returns a short stream instead, which would silently drop the file's tail)."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        import zstandard
+
+        self._source = source
+        self._dctx = zstandard.ZstdDecompressor()
+        self._dobj = self._dctx.decompressobj()
+        self._pending = b""
+        self._in_frame = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        while not self._pending:
+            chunk = self._source.read(1 << 20)
+            if not chunk:
+                if self._in_frame:
+                    raise EOFError("zstd stream ends inside a frame (truncated file)")
+                return 0
+            self._feed(chunk)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def _feed(self, chunk: bytes) -> None:
+        while chunk:
+            self._in_frame = True
+            self._pending += self._dobj.decompress(chunk)
+            if not self._dobj.eof:
+                return
+            self._in_frame = False
+            chunk = self._dobj.unused_data
+            self._dobj = self._dctx.decompressobj()
 
 
 def _open_zip(path: Path, stats: ReadStats) -> IO[bytes]:

@@ -140,6 +140,17 @@ def test_plan_glob_matching_nothing_is_a_clear_error(case: Case, tmp_path: Path)
         ingest_plan(case, plan, IngestOptions())
 
 
+def test_truncated_compressed_streams_are_refused_not_shortened(case: Case, tiny_format: str, tmp_path: Path) -> None:
+    for name, data in [
+        ("t.log.zst", zstandard.ZstdCompressor().compress(LOG)[:-3]),
+        ("t.log.gz", gzip.compress(LOG)[:-5]),
+        ("m.log.zst", b"(\xb5/\xfd"),
+    ]:
+        with pytest.raises(ForensicsError, match="cannot read"):
+            ingest_paths(case, [_write(tmp_path, name, data)], IngestOptions(format=tiny_format, source="app"))
+    assert not list(case.events_dir.rglob("*.parquet"))
+
+
 def test_preserve_copies_raw_files_content_addressed(case: Case, tiny_format: str, tmp_path: Path) -> None:
     path = _write(tmp_path, "a.log", LOG)
     ingest_paths(case, [path], IngestOptions(format=tiny_format, preserve=True))
@@ -174,7 +185,12 @@ def test_accounting_holds_for_any_bytes(tiny_format: str, tmp_path_factory: pyte
     case = init_case(tmp / "case")
     data = b"\n".join(lines) + (b"\n" if trailing_newline and lines else b"")
     path = _write(tmp, "x.log", data)
-    report = ingest_paths(case, [path], IngestOptions(format=tiny_format, source="app", encoding="utf-8", tz="UTC"))
+    try:
+        report = ingest_paths(case, [path], IngestOptions(format=tiny_format, source="app", encoding="utf-8", tz="UTC"))
+    except ForensicsError as exc:
+        # Bytes that start like a compressed stream but are not one: a clear error naming the file.
+        assert str(path) in str(exc) and "cannot read" in str(exc)
+        return
     f = report.files[0]
     expected_lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
     assert f.lines == expected_lines
