@@ -22,7 +22,9 @@ class _TinyParser:
         self.options = options
 
     def parse_lines(self, batch: pl.DataFrame) -> ParseResult:
-        parts = batch.with_columns(pl.col("text").str.extract_groups(r"^(\S+(?: \d\d:\d\d:\d\d)?) (\w+) ([\w.]+)$").alias("g"))
+        parts = batch.with_columns(
+            pl.col("text").str.extract_groups(r"^(\S+(?: \d\d:\d\d:\d\d)?) (\w+) ([\w.]+)$").alias("g")
+        )
         ok = parts.filter(pl.col("g").struct.field("1").is_not_null())
         bad = parts.filter(pl.col("g").struct.field("1").is_null())
         norm = normalize(ok["g"].struct.field("1"), tz=self.options.tz)

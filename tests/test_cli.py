@@ -34,7 +34,16 @@ def test_ingest_json_contract_and_accounting(apache_case: Path, tmp_path: Path) 
     assert set(data) == {"case", "files", "events", "quarantined"}
     f = data["files"][0]
     assert set(f) == {
-        "path", "source", "format", "sha256", "sm3", "bytes", "lines", "events", "quarantined", "blank",
+        "path",
+        "source",
+        "format",
+        "sha256",
+        "sm3",
+        "bytes",
+        "lines",
+        "events",
+        "quarantined",
+        "blank",
         "skipped_duplicate",
     }
     assert f["skipped_duplicate"] is True  # second ingest of the same bytes

@@ -38,7 +38,7 @@ def test_every_line_is_accounted_for(case: Case, tiny_format: str, tmp_path: Pat
     f = report.files[0]
     assert (f.lines, f.events, f.quarantined, f.blank) == (6, 3, 2, 1)
     assert f.lines == f.events + f.quarantined + f.blank
-    cols, rows = case.query_readonly("SELECT line_no, reason, raw FROM quarantine ORDER BY line_no")
+    _cols, rows = case.query_readonly("SELECT line_no, reason, raw FROM quarantine ORDER BY line_no")
     assert [(r[0], bytes(r[2])) for r in rows] == [(4, b"garbage line"), (5, b"bad\xff\xfe bytes")]
     assert "invalid utf-8 bytes at column 4" in rows[1][1]
 
@@ -55,7 +55,9 @@ def test_provenance_points_at_the_exact_raw_line(case: Case, tiny_format: str, t
 
 def test_timestamps_are_utc_with_original_text_and_offset(case: Case, tiny_format: str, tmp_path: Path) -> None:
     ingest_paths(case, [_write(tmp_path, "a.log", LOG)], IngestOptions(format=tiny_format, source="app"))
-    _, rows = case.query_readonly("SELECT strftime(ts, '%Y-%m-%dT%H:%M:%S.%f'), ts_raw, ts_offset FROM events ORDER BY line_no")
+    _, rows = case.query_readonly(
+        "SELECT strftime(ts, '%Y-%m-%dT%H:%M:%S.%f'), ts_raw, ts_offset FROM events ORDER BY line_no"
+    )
     assert rows[0] == ("2024-03-01T02:00:00.000000", "2024-03-01T10:00:00+08:00", "+08:00")
     assert rows[2] == ("2024-03-02T11:00:00.123456", "2024-03-02T11:00:00.123456Z", "Z")
 
@@ -80,7 +82,9 @@ def test_reingesting_the_same_bytes_changes_nothing(case: Case, tiny_format: str
         (".zst", lambda b: zstandard.ZstdCompressor().compress(b)),
     ],
 )
-def test_compressed_inputs_read_transparently(case: Case, tiny_format: str, tmp_path: Path, suffix: str, compress) -> None:  # type: ignore[no-untyped-def]
+def test_compressed_inputs_read_transparently(
+    case: Case, tiny_format: str, tmp_path: Path, suffix: str, compress
+) -> None:  # type: ignore[no-untyped-def]
     path = _write(tmp_path, "a.log" + suffix, compress(LOG))
     report = ingest_paths(case, [path], IngestOptions(format=tiny_format, source="app"))
     f = report.files[0]
@@ -180,7 +184,9 @@ line_text = st.one_of(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(line_text, max_size=30), trailing_newline=st.booleans())
-def test_accounting_holds_for_any_bytes(tiny_format: str, tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], trailing_newline: bool) -> None:
+def test_accounting_holds_for_any_bytes(
+    tiny_format: str, tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], trailing_newline: bool
+) -> None:
     tmp = tmp_path_factory.mktemp("fuzz")
     case = init_case(tmp / "case")
     data = b"\n".join(lines) + (b"\n" if trailing_newline and lines else b"")
