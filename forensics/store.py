@@ -18,7 +18,6 @@ from forensics.custody import hash_file
 from forensics.schema import EVENT_COLUMNS, EVENT_SCHEMA, QUARANTINE_COLUMNS, QUARANTINE_SCHEMA
 
 
-
 def conform_events(events: pl.DataFrame, source: str, src_sha256: str) -> pl.DataFrame:
     """Add missing canonical columns as nulls, provenance, and cast to the schema's types."""
     frame = events.with_columns(pl.lit(source).alias("source"), pl.lit(src_sha256).alias("src_sha256"))

@@ -23,13 +23,14 @@ def run(*args: str) -> tuple[int, str, str]:
 def apache_case(tmp_path: Path) -> Path:
     case = tmp_path / "case"
     assert run("init", str(case))[0] == 0
-    code, out, err = run("ingest", str(case), str(APACHE), "--format", "apache", "--json")
+    code, _out, err = run("ingest", str(case), str(APACHE), "--format", "apache", "--json")
     assert code == 0, err
     return case
 
 
 def test_ingest_json_contract_and_accounting(apache_case: Path, tmp_path: Path) -> None:
     code, out, _ = run("ingest", str(apache_case), str(APACHE), "--format", "apache", "--json")
+    assert code == 0
     data = json.loads(out)
     assert set(data) == {"case", "files", "events", "quarantined"}
     f = data["files"][0]
@@ -55,6 +56,7 @@ def test_apache_corpus_accounts_for_all_10000_lines(apache_case: Path) -> None:
     assert entry["lines"] == 10_000
     assert entry["events"] + entry["quarantined"] + entry["blank"] == 10_000
     code, out, _ = run("query", str(apache_case), "SELECT line_no, reason FROM quarantine", "--json")
+    assert code == 0
     rows = json.loads(out)
     assert [r["line_no"] for r in rows] == [8899]
     assert "unterminated" in rows[0]["reason"]
