@@ -3,8 +3,8 @@
 What is sealed, and how a re-verifier recomputes it without our code:
 - every raw input: SHA-256 and SM3 of the bytes as given and of the decompressed stream;
 - every Parquet file: SHA-256 and SM3 of the file;
-- every event row: ``row_digest`` = SHA-256 (hex) of the row's canonical JSON object (see
-  ``canonical_row_json``), independent of the Parquet writer;
+- every event row: ``row_digest`` = SHA-256 (hex) of the row's canonical text (see
+  ``canonical_row_text``), independent of the Parquet writer;
 - per input, ``merkle_root``: rows sorted by line_no, their digests cut into leaves of
   LEAF_ROWS consecutive rows, leaf = SHA-256 of the concatenated 32-byte digests, then a binary
   tree of SHA-256(left || right) (an odd node is carried up unchanged);
@@ -135,32 +135,45 @@ def canonical_json(obj: Any) -> str:
 # ---------------------------------------------------------------- row digests and Merkle roots
 
 
-def canonical_row_json(events: pl.DataFrame) -> pl.Series:
-    """The canonical text of each row: a JSON object of CANONICAL_COLUMNS in schema order.
+def canonical_row_text(events: pl.DataFrame) -> pl.Series:
+    """The canonical text of each row, defined so anyone can recompute it without our code.
 
-    ts is written as ISO-8601 UTC with microseconds and a Z; lists as JSON arrays; null as null.
+    For each column of CANONICAL_COLUMNS in schema order, one field: ``-`` for null, else
+    ``<n>:<value>`` where n is the UTF-8 byte length of value (length prefixes make the
+    encoding unambiguous whatever the values contain). Values: ts as microseconds since the
+    Unix epoch; integers in decimal; booleans as true/false; lists as ``[`` + their elements
+    encoded the same way + ``]``; strings as they are. Fields are concatenated with no separator.
     """
-    exprs: list[pl.Expr] = []
+    parts: list[pl.Expr] = []
     for name in CANONICAL_COLUMNS:
+        dtype = events.schema[name]
         col = pl.col(name)
         if name == "ts":
-            col = col.dt.convert_time_zone("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        exprs.append(col.alias(name))
-    return events.select(exprs).select(pl.struct(pl.all()).struct.json_encode().alias("j")).get_column("j")
+            text = col.dt.epoch("us").cast(pl.String)
+        elif isinstance(dtype, pl.List):
+            inner = pl.element().str.len_bytes().cast(pl.String) + pl.lit(":") + pl.element()
+            text = pl.lit("[") + col.list.eval(inner).list.join("") + pl.lit("]")
+            text = pl.when(col.is_null()).then(None).otherwise(text)
+        elif dtype == pl.Boolean:
+            text = pl.when(col).then(pl.lit("true")).otherwise(pl.lit("false"))
+            text = pl.when(col.is_null()).then(None).otherwise(text)
+        else:
+            text = col.cast(pl.String)
+        field_text = text.str.len_bytes().cast(pl.String) + pl.lit(":") + text
+        parts.append(field_text.fill_null(pl.lit("-")))
+    return events.select(pl.concat_str(parts).alias("canonical")).get_column("canonical")
+
+
+def row_digests_binary(events: pl.DataFrame) -> list[bytes]:
+    """32-byte SHA-256 of each row's canonical text (OpenSSL's SHA-256 via hashlib)."""
+    sha = hashlib.sha256
+    return [sha(t.encode("utf-8")).digest() for t in canonical_row_text(events).to_list()]
 
 
 def row_digests(events: pl.DataFrame) -> pl.Series:
-    """SHA-256 hex of each row's canonical JSON, computed vectorized in DuckDB."""
-    if events.height == 0:
-        return pl.Series("row_digest", [], dtype=pl.String)
-    frame = pl.DataFrame({"j": canonical_row_json(events)})
-    con = duckdb.connect()
-    try:
-        con.register("canonical_rows", frame)
-        out = con.sql("SELECT sha256(j) AS row_digest FROM canonical_rows").pl()
-    finally:
-        con.close()
-    return out.get_column("row_digest")
+    """SHA-256 hex of each row's canonical text (see canonical_row_text)."""
+    digests = row_digests_binary(events)
+    return pl.Series("row_digest", digests, dtype=pl.Binary).bin.encode("hex")
 
 
 def merkle_root(digests_hex: Iterable[str]) -> str:

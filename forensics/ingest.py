@@ -28,7 +28,7 @@ from forensics.custody import (
     hash_file,
     manifest_seal,
     now_iso,
-    row_digests,
+    row_digests_binary,
     sha256_file,
     write_manifest,
 )
@@ -321,9 +321,10 @@ def _store_result(
         if events.get_column("ts").null_count():
             raise ForensicsError(f"{path}: parser returned events without a timestamp (bug; report it)")
         events = conform_events(events, source, sha)
-        events = events.with_columns(row_digests(events.drop("row_digest")).alias("row_digest"))
+        digests = row_digests_binary(events.drop("row_digest"))
+        events = events.with_columns(pl.Series("row_digest", digests, dtype=pl.Binary).bin.encode("hex"))
         stager.write_events(events)
-        merkle.add(events.get_column("row_digest"))
+        merkle.add(digests)
     counts["events"] += events.height
     _store_quarantine(result.quarantine, stager, sha, source, path, counts)
     counts["structural"] += result.structural.height
@@ -372,8 +373,8 @@ class _MerkleBuilder:
         self._pending = b""
         self._leaves: list[bytes] = []
 
-    def add(self, digests: pl.Series) -> None:
-        self._pending += b"".join(bytes.fromhex(d) for d in digests.to_list())
+    def add(self, digests: list[bytes]) -> None:
+        self._pending += b"".join(digests)
         leaf = LEAF_ROWS * 32
         while len(self._pending) >= leaf:
             self._leaves.append(hashlib.sha256(self._pending[:leaf]).digest())
