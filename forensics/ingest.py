@@ -195,6 +195,10 @@ def ingest_file(
         raise UsageError(f"unknown encoding {options.encoding!r}; choose one of {', '.join(ENCODINGS)}")
     pre_sha256 = sha256_file(path)  # first pass: identity (and duplicate detection) before any parsing
     mapping = _load_mapping(options.mapping)
+    if mapping is None and options.format == "cloudtrail":
+        from forensics.formats.structured import builtin_cloudtrail_mapping
+
+        mapping = builtin_cloudtrail_mapping()  # recorded in the manifest like a user's mapping
     source = _source_name(options, mapping, path)
     if pre_sha256 in known:
         fmt_name = options.format if options.format != "auto" else (mapping.format if mapping else "auto")

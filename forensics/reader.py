@@ -379,10 +379,10 @@ def read_document(path: Path, encoding: str, stats: ReadStats) -> str:
         blocks.append(block)
     data = b"".join(blocks)
     stats.lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
-    if data.startswith(UTF8_BOM):
-        stats.bom = True
-        data = data[3:]
-    chosen = sniff_encoding(data[: 1 << 20]) if encoding == "auto" else encoding
+    # The BOM stays in the text (as U+FEFF): parsers skip it, and byte offsets they compute
+    # over the text then match the file.
+    stats.bom = data.startswith(UTF8_BOM)
+    chosen = sniff_encoding(data[3 if stats.bom else 0 : 1 << 20]) if encoding == "auto" else encoding
     stats.encoding = chosen
     try:
         return data.decode(chosen)
