@@ -184,15 +184,16 @@ def ingest(
 def _print_ingest_table(report: Any) -> None:
     from rich.table import Table
 
-    table = Table(title=f"ingest into {report.case}")
+    table = Table(title=f"ingest into {report.case}", show_lines=False)
     for col in ("file", "source", "format", "lines", "events", "quarantined", "blank", "sha256"):
         table.add_column(col, justify="right" if col in {"lines", "events", "quarantined", "blank"} else "left")
     for f in report.files:
+        name = "/".join(Path(f.path).parts[-2:])  # enough to tell node/day files apart
         if f.skipped_duplicate:
-            table.add_row(f.path, f.source, f.format, "-", "-", "-", "-", f"{f.sha256[:16]}… already in case: skipped")
+            table.add_row(name, f.source, f.format, "-", "-", "-", "-", f"{f.sha256[:16]}… already in case: skipped")
         else:
             table.add_row(
-                f.path, f.source, f.format, str(f.lines), str(f.events), str(f.quarantined), str(f.blank), f.sha256[:16]
+                name, f.source, f.format, str(f.lines), str(f.events), str(f.quarantined), str(f.blank), f.sha256[:16]
             )
     _console().print(table)
     click.echo(f"{report.events} events, {report.quarantined} quarantined")
