@@ -64,7 +64,7 @@ def generate_nginx(path: Path, n: int, seed: int = 1) -> None:
             for i in range(m):
                 s = int(secs[i])
                 lines.append(
-                    f'{ips[i % 512]} - - [01/Mar/2024:{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d} +0800] '
+                    f"{ips[i % 512]} - - [01/Mar/2024:{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d} +0800] "
                     f'"GET {paths[i % 4]}{start + i} HTTP/1.1" {200 if i % 17 else 404} {(i * 37) % 50000} '
                     f'"-" "{agents[i % 3]}"\n'
                 )
@@ -197,7 +197,9 @@ def main() -> None:
         ol = args.lines / ours["seconds"]
         if base:
             bl = args.lines / base["seconds"]
-            print(f"{name:16} {mb:7.0f} {ol:14,.0f} {ours['rss_mb']:7.0f} {bl:13,.0f} {base['rss_mb']:7.0f} {ol / bl:6.2f}")
+            print(
+                f"{name:16} {mb:7.0f} {ol:14,.0f} {ours['rss_mb']:7.0f} {bl:13,.0f} {base['rss_mb']:7.0f} {ol / bl:6.2f}"
+            )
             print(f"{'':16} baseline: {base_name}")
         else:
             print(f"{name:16} {mb:7.0f} {ol:14,.0f} {ours['rss_mb']:7.0f} {'-':>13} {'-':>7} {'-':>6}")

@@ -359,13 +359,17 @@ def packs_test(pack: str) -> None:
 
 @main.command()
 @click.argument("case", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (default CASE/exhibits/N).")
+@click.option(
+    "-o", "--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (default CASE/exhibits/N)."
+)
 @click.option("--lang", type=click.Choice(["zh", "en", "zh-en"]), default="zh-en", show_default=True)
 @click.option("--unmask", is_flag=True, help="Also write a sealed unmasked version linked by hash.")
 @click.option("--number", help="Exhibit number, e.g. E-3 (default: case.toml).")
 @click.option("--font-path", type=click.Path(exists=True, path_type=Path), help="Folder or file of a CJK font.")
 @_friendly
-def exhibit(case: Path, out_dir: Path | None, lang: str, unmask: bool, number: str | None, font_path: Path | None) -> None:
+def exhibit(
+    case: Path, out_dir: Path | None, lang: str, unmask: bool, number: str | None, font_path: Path | None
+) -> None:
     """Write the court exhibit: PDF/A-2b, HTML, JSON findings and a hash manifest."""
     from forensics.case import open_case
     from forensics.exhibit import build_exhibit
@@ -439,7 +443,9 @@ def fuzz(
 
 
 @main.command()
-@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("forensics-demo"), show_default=True)
+@click.option(
+    "-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("forensics-demo"), show_default=True
+)
 @_friendly
 def demo(out_dir: Path) -> None:
     """The whole pipeline on the bundled sample case: init, ingest, check, exhibit."""
