@@ -36,7 +36,8 @@ expr = "op_time"
 [columns]
 actor_id = "account"
 merchant_id = "shop_id"
-action = "CASE op_code WHEN 'RECEIVER_INFO_DECRYPT' THEN 'order.view_unmasked' WHEN 'ORDER_DETAIL_VIEW' THEN 'order.view' ELSE 'other' END"
+action = """CASE op_code WHEN 'RECEIVER_INFO_DECRYPT' THEN 'order.view_unmasked'
+  WHEN 'ORDER_DETAIL_VIEW' THEN 'order.view' ELSE 'other' END"""
 action_raw = "op_code"
 outcome = "CASE result WHEN 'SUCCESS' THEN 'success' ELSE 'failure' END"
 order_ids = "CAST(order_ids AS VARCHAR[])"
