@@ -199,7 +199,8 @@ def main() -> None:
         if base:
             bl = args.lines / base["seconds"]
             print(
-                f"{name:16} {mb:7.0f} {ol:14,.0f} {ours['rss_mb']:7.0f} {bl:13,.0f} {base['rss_mb']:7.0f} {ol / bl:6.2f}"
+                f"{name:16} {mb:7.0f} {ol:14,.0f} {ours['rss_mb']:7.0f} {bl:13,.0f} {base['rss_mb']:7.0f} "
+                f"{ol / bl:6.2f}"
             )
             print(f"{'':16} baseline: {base_name}")
         else:
