@@ -28,7 +28,7 @@ COMBINED_RE = (
     r'^(\S+) \S+ (\S+) \[([^\]]+)\] "(\S+) (\S+) (\S+)" (\d{3}) (\d+|-) "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)"$'
 )
 
-JSONL_MAPPING = """\
+JSONL_MAPPING = '''\
 source = "bench_json"
 format = "jsonl"
 [timestamp]
@@ -44,7 +44,7 @@ order_ids = "CAST(order_ids AS VARCHAR[])"
 ip = "client_ip"
 node = "node"
 seq = "TRY_CAST(seq AS BIGINT)"
-"""
+'''
 
 
 def generate_nginx(path: Path, n: int, seed: int = 1) -> None:
