@@ -132,6 +132,7 @@ class Case:
         con.execute("SET enable_external_access = false")
         con.execute("SET autoinstall_known_extensions = false")
         con.execute("SET autoload_known_extensions = false")
+        con.execute("SET enable_progress_bar = false")  # library code never prints
         con.execute("SET lock_configuration = true")
         return con
 
