@@ -22,7 +22,7 @@ from forensics.errors import ForensicsError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-FORMAT_CHOICES = ["auto", "nginx", "apache", "jsonl", "json", "csv", "tsv", "syslog", "cloudtrail"]
+FORMAT_CHOICES = ["auto", "nginx", "apache", "jsonl", "json", "csv", "tsv", "syslog", "cloudtrail", "w3c"]
 
 
 def _friendly(func: F) -> F:

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
 import pytest
+from hypothesis import settings
 
 from forensics.case import Case, init_case
 from forensics.formats import REGISTRY
 from forensics.formats.base import FormatOptions, ParseResult, quarantine_rows
 from forensics.timeparse import normalize, refuse_zoneless
+
+# The test suite is deterministic: the same examples on every run, so CI cannot fail by chance.
+# FORENSICS_HYPOTHESIS=explore switches to fresh random examples (what `forensics fuzz` does too).
+settings.register_profile("deterministic", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", print_blob=True)
+settings.load_profile("explore" if os.environ.get("FORENSICS_HYPOTHESIS") == "explore" else "deterministic")
 
 
 class _TinyParser:

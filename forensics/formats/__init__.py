@@ -25,6 +25,7 @@ REGISTRY: dict[str, tuple[str, str] | Format] = {
     "cloudtrail": ("forensics.formats.structured", "CLOUDTRAIL"),
     "csv": ("forensics.formats.structured", "CSV"),
     "tsv": ("forensics.formats.structured", "TSV"),
+    "w3c": ("forensics.formats.w3c", "W3C"),
 }
 
 # Tried by --format auto, in this order (the structured formats need a mapping to mean anything).

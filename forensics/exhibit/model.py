@@ -1,0 +1,665 @@
+"""The exhibit record (exhibit.json) and the display view both renderers draw from.
+
+``build_record`` turns a PackResult dict (``PackResult.to_json(full=True)``), the case configuration, the case
+manifest and the custody log into one JSON-safe dict: the machine-readable exhibit. Personal information is
+masked here, once, by the Masker; nothing downstream sees an unmasked value unless the exhibit is sealed.
+
+``build_view`` derives display strings (local times, provenance labels, bilingual statements) from the record.
+The HTML template and the typst template render the same view, so the two documents say the same thing.
+Everything in the view that came from a log is plain data: typst reads it with ``json()``, jinja2 autoescapes it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from forensics.masking import Masker, Style
+
+RECORD_FORMAT = "forensics-exhibit/1"
+MAX_ROWS_SHOWN = 200  # per check in the documents; exhibit.json always holds every row
+LANGS = ("zh", "en", "zh-en")
+
+_ISO_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]00:00)$")
+_PARAM_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_WAYBILL_ACTIONS = frozenset({"waybill.print", "waybill.reprint"})
+
+
+@dataclass(frozen=True)
+class RecordInputs:
+    """Everything the record is built from (build_exhibit gathers it from the case; tests pass fixtures)."""
+
+    pack: dict[str, Any]
+    config: dict[str, Any]
+    manifest: dict[str, Any]
+    custody: list[dict[str, Any]]
+    case_ref: dict[str, str]
+    generated_at: datetime
+    versions: dict[str, str]
+    number: str
+    lang: str = "zh-en"
+    charts: dict[str, str] = field(default_factory=dict)  # chart key -> path relative to the exhibit folder
+
+
+# ============================================================================ record
+
+
+def build_record(src: RecordInputs, masker: Masker) -> dict[str, Any]:
+    """The exhibit.json content. Check result rows are masked by column context, everything else by a text scrub."""
+    pack = src.pack
+    config = src.config
+    checks = [_check_record(c, masker) for c in pack.get("checks", [])]
+    scrubbed = masker.walk(
+        "case",
+        {
+            "cover": _cover(config, src),
+            "sources": _sources(src.manifest, pack, config),
+            "extraction": _extraction(src),
+            "time_basis": _time_basis(pack, src.manifest, config),
+            "completeness": pack.get("completeness", {"sources": [], "skew": []}),
+            "exposure": pack.get("exposure", []),
+            "fraudster": {k: list(v) for k, v in config.get("fraudster", {}).items()},
+            "attestation": _attestation(config),
+        },
+    )
+    return {
+        "format": RECORD_FORMAT,
+        "number": src.number,
+        "lang": src.lang,
+        "sealed": not masker.enabled,
+        "generated_at": src.generated_at.isoformat(),
+        **scrubbed,
+        "pack": {"name": pack.get("pack"), "version": pack.get("version"), "params": dict(pack.get("params", {}))},
+        "checks": checks,
+        "charts": dict(src.charts),
+        "case_ref": dict(src.case_ref),
+        "digests": {
+            c["id"]: {"verdict": c["verdict"], "sql_sha256": c["sql_sha256"], "result_sha256": c["result_sha256"]}
+            for c in checks
+        },
+        "redactions": {"masked": masker.enabled, "summary": masker.summary(), "log": [r.to_json() for r in masker.log]},
+    }
+
+
+def _cover(config: dict[str, Any], src: RecordInputs) -> dict[str, Any]:
+    case = config.get("case", {})
+    parties = [
+        {"role": str(p.get("role", "")), "name": str(p.get("name", "")), "type": str(p.get("type", ""))}
+        for p in config.get("parties", [])
+    ]
+    return {
+        "caption": str(case.get("caption", "")),
+        "court": str(case.get("court", "")),
+        "case_number": str(case.get("case_number", "")),
+        "submitting_party": str(case.get("submitting_party", "")),
+        "evidence_name": str(case.get("evidence_name", "")),
+        "parties": parties,
+        "order_ids": [str(o) for o in config.get("order", {}).get("ids", [])],
+        "merchant_id": str(config.get("order", {}).get("merchant_id", "")),
+        "waybill_no": str(config.get("order", {}).get("waybill_no", "")),
+        "date": src.generated_at.astimezone(_zone(config.get("window", {}).get("tz"))).date().isoformat(),
+    }
+
+
+def _sources(manifest: dict[str, Any], pack: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry per logical system: how its logs are produced (case.toml [sources.X]) and what was received."""
+    described = config.get("sources", {})
+    by_source: dict[str, dict[str, Any]] = {}
+    names = [s.get("source") for s in pack.get("completeness", {}).get("sources", [])]
+    names += [i.get("source") for i in manifest.get("inputs", [])]
+    for name in names:
+        if name and name not in by_source:
+            info = described.get(name, {}) if isinstance(described, dict) else {}
+            by_source[name] = {
+                "source": name,
+                "description": str(info.get("description", "")),
+                "description_zh": str(info.get("description_zh", "")),
+                "formats": [],
+                "zones": [],
+                "inputs": 0,
+                "bytes": 0,
+                "events": 0,
+            }
+    for item in manifest.get("inputs", []):
+        entry = by_source.get(item.get("source"))
+        if entry is None:
+            continue
+        entry["inputs"] += 1
+        entry["bytes"] += int(item.get("bytes") or 0)
+        entry["events"] += int(item.get("events") or 0)
+        for key, value in (("formats", item.get("format")), ("zones", item.get("tz") or "offset in each line")):
+            if value and value not in entry[key]:
+                entry[key].append(str(value))
+    return list(by_source.values())
+
+
+def _extraction(src: RecordInputs) -> dict[str, Any]:
+    keys = ("path", "source", "format", "bytes", "sha256", "sm3", "lines", "events", "quarantined", "blank", "tz")
+    inputs = [{k: item.get(k) for k in keys} for item in src.manifest.get("inputs", [])]
+    for n, item in enumerate(inputs, 1):
+        item["ref"] = f"I{n}"
+    runs = [
+        {
+            **{k: e.get(k) for k in ("seq", "at", "action", "command", "user", "host", "tool_version", "hash")},
+            "details": _details_summary(e.get("details")),
+        }
+        for e in src.custody
+    ]
+    totals = {k: sum(int(i.get(k) or 0) for i in inputs) for k in ("bytes", "lines", "events", "quarantined", "blank")}
+    return {
+        "examiner": _examiner(src.config),
+        "runs": runs,
+        "inputs": inputs,
+        "totals": totals,
+        "tool_versions": dict(src.versions),
+        "case_tool_versions": dict(src.manifest.get("tool", {})),
+    }
+
+
+def _details_summary(details: Any) -> str:
+    """One line per custody entry: scalar details as key=value, lists as their length (full entry in custody.log)."""
+    if not isinstance(details, dict):
+        return ""
+    parts = []
+    for key, value in details.items():
+        if isinstance(value, list):
+            parts.append(f"{key}: {len(value)}")
+        elif isinstance(value, dict):
+            parts.append(f"{key}: {{{len(value)}}}")
+        elif value is not None:
+            parts.append(f"{key}={value}")
+    return "; ".join(parts)[:300]
+
+
+def _examiner(config: dict[str, Any]) -> dict[str, str]:
+    ex = config.get("examiner", {})
+    return {k: str(ex.get(k, "")) for k in ("name", "organization", "qualification", "contact")}
+
+
+def _time_basis(pack: dict[str, Any], manifest: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    window = dict(pack.get("window") or {})
+    if not window:  # a pack without the full window block: fall back to its parameters
+        params = pack.get("params", {})
+        window = {"start": params.get("window_start"), "end": params.get("window_end"), "tz": params.get("tz")}
+    zones = []
+    for item in manifest.get("inputs", []):
+        zones.append({"source": item.get("source"), "path": item.get("path"), "tz": item.get("tz")})
+    return {
+        "window": window,
+        "max_clock_skew": str(config.get("completeness", {}).get("max_clock_skew", "")),
+        "zones": zones,
+        "skew": list(pack.get("completeness", {}).get("skew", [])),
+    }
+
+
+def _attestation(config: dict[str, Any]) -> dict[str, str]:
+    return _examiner(config)
+
+
+def _check_style(check: dict[str, Any]) -> Style:
+    """Rows of a check about the paper waybill are shown as the waybill shows them; all else back-office style."""
+    actions = set(check.get("depends_on", {}).get("actions", []) or [])
+    return "waybill" if actions and actions <= _WAYBILL_ACTIONS else "ui"
+
+
+def _check_record(check: dict[str, Any], masker: Masker) -> dict[str, Any]:
+    cid = str(check.get("id", ""))
+    columns = [str(c) for c in check.get("columns", [])]
+    style = _check_style(check)
+    rows = [
+        [
+            masker.cell(f"checks/{cid}/row {r}/{col}", col, value, style)
+            for col, value in zip(columns, row, strict=False)
+        ]
+        for r, row in enumerate(check.get("results", []), 1)
+    ]
+    sql = str(check.get("sql", ""))
+    text_fields = ("reason", "scope", "question", "title_en", "title_zh", "legal_element")
+    texts = {k: (masker.text(f"checks/{cid}/{k}", str(check[k])) if check.get(k) else None) for k in text_fields}
+    return {
+        "id": cid,
+        "verdict": str(check.get("verdict", "")),
+        **texts,
+        "expect": check.get("expect"),
+        "severity": check.get("severity"),
+        "depends_on": check.get("depends_on", {"sources": [], "actions": []}),
+        "rows": int(check.get("rows", len(rows))),
+        "sql": sql,
+        "sql_sha256": check.get("sql_sha256"),
+        "result_sha256": check.get("result_sha256"),
+        "source_file": check.get("source_file"),
+        "params_used": sorted(set(_PARAM_RE.findall(sql))),
+        "columns": columns,
+        "results": rows,
+        "style": style,
+    }
+
+
+# ============================================================================ view
+
+
+def _zone(name: Any) -> ZoneInfo:
+    try:
+        return ZoneInfo(str(name)) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _parse_utc(text: Any) -> datetime | None:
+    if not isinstance(text, str) or not _ISO_UTC_RE.match(text):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def local_time(text: Any, tz: ZoneInfo, seconds: bool = True) -> str:
+    """'2024-03-01T06:20:03.118+00:00' -> '2024-03-01 14:20:03.118' in the window's zone (text kept if not a time)."""
+    moment = _parse_utc(text)
+    if moment is None:
+        return "" if text is None else str(text)
+    local = moment.astimezone(tz)
+    if not seconds:
+        return local.strftime("%Y-%m-%d %H:%M")
+    shown = local.strftime("%Y-%m-%d %H:%M:%S")
+    return shown + (f".{local.microsecond // 1000:03d}" if local.microsecond else "")
+
+
+def _offset_label(tz: ZoneInfo, moment: datetime | None) -> str:
+    offset = (moment or datetime(2024, 1, 1, tzinfo=tz)).astimezone(tz).strftime("%z")
+    return f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+
+
+def display_cell(value: Any, tz: ZoneInfo) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(display_cell(v, tz) for v in value) or "—"
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={display_cell(v, tz)}" for k, v in value.items())
+    return local_time(value, tz)
+
+
+def _bi(zh: str, en: str) -> dict[str, str]:
+    return {"zh": zh, "en": en}
+
+
+VERDICT_LABELS: dict[str, dict[str, str]] = {
+    "clean": _bi("未发现（日志完整）", "CLEAN"),
+    "flagged": _bi("发现记录", "FLAGGED"),
+    "inconclusive": _bi("无法得出结论", "INCONCLUSIVE"),
+    "found": _bi("存在记录", "FOUND"),
+    "missing": _bi("未见记录", "MISSING"),
+    "info": _bi("信息", "INFO"),
+}
+
+
+def build_view(record: dict[str, Any], stamp: str) -> dict[str, Any]:
+    """Display-ready content for both renderers. stamp = the exhibit digest printed on every page."""
+    window = record.get("time_basis", {}).get("window", {})
+    tz = _zone(window.get("tz"))
+    inputs = record.get("extraction", {}).get("inputs", [])
+    refs = {i.get("sha256"): i.get("ref") for i in inputs}
+    return {
+        "lang": record.get("lang", "zh-en"),
+        "number": record.get("number", ""),
+        "sealed": bool(record.get("sealed")),
+        "stamp": stamp,
+        "generated_at": local_time(record.get("generated_at", "").replace("+00:00", "Z"), tz),
+        "cover": _cover_view(record.get("cover", {})),
+        "window": _window_view(window, tz),
+        "purposes": _purposes(record, window, tz),
+        "sources": record.get("sources", []),
+        "extraction": _extraction_view(record.get("extraction", {}), tz),
+        "time_basis": _time_basis_view(record, tz),
+        "pack": record.get("pack", {}),
+        "checks": [_check_view(c, _bound_values(record), refs, tz) for c in record.get("checks", [])],
+        "completeness": _completeness_view(record.get("completeness", {}), record.get("charts", {}), tz),
+        "exposure": _exposure_view(record),
+        "trail_chart": record.get("charts", {}).get("timeline"),
+        "limitations": _limitations(record),
+        "attestation": record.get("attestation", {}),
+        "redactions": record.get("redactions", {}).get("summary", []),
+        "masked": bool(record.get("redactions", {}).get("masked", True)),
+        "appendix": _appendix(record),
+        "case_ref": record.get("case_ref", {}),
+    }
+
+
+ROLE_LABELS: dict[str, dict[str, str]] = {
+    "plaintiff": _bi("原告", "Plaintiff"),
+    "defendant": _bi("被告", "Defendant"),
+    "third_party": _bi("第三人", "Third party"),
+}
+
+
+def _cover_view(cover: dict[str, Any]) -> dict[str, Any]:
+    parties = [
+        dict(p, role_label=ROLE_LABELS.get(str(p.get("role")), _bi(str(p.get("role")), str(p.get("role")))))
+        for p in cover.get("parties", [])
+    ]
+    return dict(cover, parties=parties)
+
+
+def _window_view(window: dict[str, Any], tz: ZoneInfo) -> dict[str, str]:
+    start = _parse_utc(window.get("start"))
+    return {
+        "tz": str(window.get("tz") or "UTC"),
+        "offset": _offset_label(tz, start),
+        "start": local_time(window.get("start"), tz, seconds=False),
+        "end": local_time(window.get("end"), tz, seconds=False),
+        "padded_start": local_time(window.get("padded_start"), tz),
+        "padded_end": local_time(window.get("padded_end"), tz),
+        "start_utc": str(window.get("start") or ""),
+        "end_utc": str(window.get("end") or ""),
+        "padded_start_utc": str(window.get("padded_start") or ""),
+        "padded_end_utc": str(window.get("padded_end") or ""),
+        "skew": display_cell(window.get("skew_seconds"), tz),
+    }
+
+
+def _scope_zh(check: dict[str, Any], window: dict[str, str]) -> str:
+    deps = check.get("depends_on", {})
+    systems = "、".join(deps.get("sources", []) or []) or "全部来源"
+    actions = "、".join(deps.get("actions", []) or []) or "全部事件类型"
+    when = f"{window['start']} 至 {window['end']}（{window['tz']}）"
+    return f"系统：{systems}；主体：任何账号；时间：{when}；事件类型：{actions}"
+
+
+def _purposes(record: dict[str, Any], window: dict[str, Any], tz: ZoneInfo) -> list[dict[str, Any]]:
+    """One statement per claim (每项证明目的), each scoped to systems, principals, window and event types."""
+    win = _window_view(window, tz)
+    out = []
+    for check in record.get("checks", []):
+        verdict = check.get("verdict")
+        if verdict == "info" or check.get("expect") == "info":
+            continue
+        title_zh = check.get("title_zh") or check.get("id")
+        title_en = check.get("title_en") or check.get("id")
+        scope_zh = _scope_zh(check, win)
+        zh = {
+            "clean": f"证明在下述范围内日志中不存在“{title_zh}”，"
+            "且相关日志完整、同类事件确有记录，“未发现”具有证明力。",
+            "flagged": f"日志中记录到“{title_zh}”共 {check.get('rows')} 条，详见本证据第 6 节。",
+            "inconclusive": f"就“{title_zh}”，日志不足以得出“未发生”的结论：{check.get('reason') or ''}",
+            "found": f"证明日志中存在“{title_zh}”共 {check.get('rows')} 条。",
+            "missing": f"日志中未见“{title_zh}”。",
+        }.get(str(verdict), f"“{title_zh}”：{verdict}")
+        en = check.get("scope") or f"{title_en}: {check.get('reason') or verdict}"
+        out.append(
+            {
+                "id": check.get("id"),
+                "verdict": verdict,
+                "verdict_label": VERDICT_LABELS.get(str(verdict), _bi(str(verdict), str(verdict))),
+                "statement": _bi(zh, str(en)),
+                "scope_zh": scope_zh,
+                "legal_element": check.get("legal_element") or "",
+            }
+        )
+    exposure = _exposure_claim(record)
+    if exposure:
+        out.append(exposure)
+    return out
+
+
+def _exposure_claim(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The leak-channel claim: the channel(s) showing the most of what the fraudster knew and nothing they did not."""
+    channels = record.get("exposure", [])
+    knew = list(record.get("fraudster", {}).get("knew", []))
+    clean = [c for c in channels if not c.get("exposed_not_known")]
+    if not knew or not clean:
+        return None
+    best_count = max(len(set(c.get("fields", [])) & set(knew)) for c in clean)
+    if best_count == 0:
+        return None
+    best = [c for c in clean if len(set(c.get("fields", [])) & set(knew)) == best_count]
+    names_zh = "、".join(str(c.get("title_zh") or c.get("channel")) for c in best)
+    names_en = ", ".join(str(c.get("title_en") or c.get("channel")) for c in best)
+    not_known = ", ".join(record.get("fraudster", {}).get("did_not_know", [])) or "—"
+    shown_anywhere = {f for c in channels for f in c.get("fields", [])}
+    nowhere = [f for f in knew if f not in shown_anywhere]
+    others_leak = all(c.get("exposed_not_known") for c in channels if c not in best)
+    zh = (
+        f"证明欺诈者所知悉的 {len(knew)} 项字段中有 {best_count} 项见于“{names_zh}”，"
+        f"且该渠道不含欺诈者不知道的字段（{not_known}）。"
+    )
+    en = (
+        f"{best_count} of the {len(knew)} fields the fraudster knew appear on {names_en}, which shows none of the "
+        f"fields the fraudster did not know ({not_known})."
+    )
+    if nowhere:
+        zh += f"其余字段（{', '.join(nowhere)}）不见于任何所列渠道。"
+        en += f" The rest ({', '.join(nowhere)}) appear on no channel listed."
+    if others_leak:
+        zh += "其他渠道均显示欺诈者未知悉的订单字段。"
+        en += " Every other channel shows order-only fields the fraudster did not know."
+    return {
+        "id": "field-exposure",
+        "verdict": "info",
+        "verdict_label": VERDICT_LABELS["info"],
+        "statement": _bi(zh, en),
+        "scope_zh": "",
+        "legal_element": "Causation: the leak channel",
+    }
+
+
+def _common_folder(paths: list[str]) -> str:
+    folders = [p.rsplit("/", 1)[0] for p in paths if "/" in p]
+    if len(folders) != len(paths) or not folders:
+        return ""
+    try:
+        common = os.path.commonpath(folders)
+    except ValueError:  # mixed absolute and relative paths
+        return ""
+    return common.rstrip("/") + "/" if common not in ("", "/") else ""
+
+
+def _extraction_view(extraction: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+    """Display form: local times, thousands separators, input paths relative to their common folder."""
+    runs = [
+        dict(r, at=local_time(r.get("at"), tz), command=r.get("command") or "(library call)")
+        for r in extraction.get("runs", [])
+    ]
+    items = extraction.get("inputs", [])
+    root = _common_folder([str(i.get("path") or "") for i in items])
+    inputs = [
+        dict(i, bytes_fmt=f"{int(i.get('bytes') or 0):,}", short=str(i.get("path") or "")[len(root) :]) for i in items
+    ]
+    totals = {k: f"{int(v):,}" for k, v in extraction.get("totals", {}).items()}
+    return dict(extraction, runs=runs, inputs=inputs, root=root, totals=totals)
+
+
+def _time_basis_view(record: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+    basis = record.get("time_basis", {})
+    skew = [
+        {"a": s.get("a"), "b": s.get("b"), "seconds": display_cell(s.get("seconds"), tz), "pairs": s.get("pairs")}
+        for s in basis.get("skew", [])
+    ]
+    zones = [{"ref": f"I{n}", **z, "tz": z.get("tz") or "—"} for n, z in enumerate(basis.get("zones", []), 1)]
+    return {"max_clock_skew": basis.get("max_clock_skew", ""), "skew": skew, "zones": zones}
+
+
+def _bound_values(record: dict[str, Any]) -> dict[str, Any]:
+    """Values the SQL was bound with: the pack parameters plus the derived padded window and skew."""
+    window = record.get("time_basis", {}).get("window", {})
+    derived = {
+        "padded_start": window.get("padded_start"),
+        "padded_end": window.get("padded_end"),
+        "skew_seconds": window.get("skew_seconds"),
+    }
+    return {**{k: v for k, v in derived.items() if v is not None}, **record.get("pack", {}).get("params", {})}
+
+
+def _check_view(check: dict[str, Any], params: dict[str, Any], refs: dict[Any, Any], tz: ZoneInfo) -> dict[str, Any]:
+    columns = list(check.get("columns", []))
+    results = check.get("results", [])
+    shown = results[:MAX_ROWS_SHOWN]
+    has_prov = "src_sha256" in columns and "line_no" in columns
+    if has_prov:
+        i_sha, i_line = columns.index("src_sha256"), columns.index("line_no")
+        keep = [i for i in range(len(columns)) if i not in (i_sha, i_line)]
+        head = [columns[i] for i in keep] + ["provenance"]
+        rows = [
+            [display_cell(row[i], tz) for i in keep]
+            + [f"{refs.get(row[i_sha]) or str(row[i_sha])[:12]}:{display_cell(row[i_line], tz)}"]
+            for row in shown
+        ]
+    else:
+        head = columns
+        rows = [[display_cell(v, tz) for v in row] for row in shown]
+    used = check.get("params_used", [])
+    return {
+        **{k: check.get(k) for k in ("id", "verdict", "reason", "scope", "question", "legal_element", "title_en")},
+        "title_zh": check.get("title_zh"),
+        "verdict_label": VERDICT_LABELS.get(str(check.get("verdict")), _bi(str(check.get("verdict")), "")),
+        "expect": check.get("expect") or "",
+        "severity": check.get("severity") or "",
+        "sources": ", ".join(check.get("depends_on", {}).get("sources", []) or []),
+        "actions": ", ".join(check.get("depends_on", {}).get("actions", []) or []) or "—",
+        "sql": check.get("sql", ""),
+        "sql_sha256": check.get("sql_sha256") or "",
+        "result_sha256": check.get("result_sha256") or "",
+        "source_file": check.get("source_file") or "",
+        "params": [{"name": n, "value": str(params.get(n, "(derived at run time)"))} for n in used],
+        "columns": head,
+        "rows": rows,
+        "total": len(results),
+        "truncated": len(results) > len(shown),
+        "style": check.get("style", "ui"),
+    }
+
+
+def _completeness_view(comp: dict[str, Any], charts: dict[str, str], tz: ZoneInfo) -> dict[str, Any]:
+    sources = []
+    for n, s in enumerate(comp.get("sources", []), 1):
+        problems = (
+            [
+                f"gap {local_time(g.get('start'), tz)} – {local_time(g.get('end'), tz)} ({g.get('seconds')} s, "
+                f"node {g.get('node') or '—'})"
+                for g in s.get("gaps", [])
+            ]
+            + [
+                f"sequence gap on {g.get('node')}: after {g.get('after_seq')} next {g.get('next_seq')} "
+                f"({g.get('missing')} missing)"
+                for g in s.get("seq_gaps", [])
+            ]
+            + [
+                f"missing heartbeats on {h.get('node')}: {local_time(h.get('start'), tz)} – "
+                f"{local_time(h.get('end'), tz)} ({h.get('minutes')} min)"
+                for h in s.get("missing_heartbeats", [])
+            ]
+            + [
+                f"hour {local_time(h.get('hour'), tz, seconds=False)}: {h.get('events')} events, baseline "
+                f"{display_cell(h.get('baseline'), tz)}"
+                for h in s.get("hourly", [])
+                if not h.get("ok", True)
+            ]
+        )
+        sources.append(
+            {
+                "source": s.get("source"),
+                "first_ts": local_time(s.get("first_ts"), tz),
+                "last_ts": local_time(s.get("last_ts"), tz),
+                "events": f"{int(s.get('events') or 0):,}",
+                "normal_gap": display_cell(s.get("normal_gap_seconds"), tz),
+                "ok": bool(s.get("ok")),
+                "reasons": list(s.get("reasons", [])),
+                "problems": problems,
+                "chart": charts.get(f"coverage-{n:02d}"),
+            }
+        )
+    return {"sources": sources}
+
+
+def _exposure_view(record: dict[str, Any]) -> dict[str, Any]:
+    knew = set(record.get("fraudster", {}).get("knew", []))
+    did_not = set(record.get("fraudster", {}).get("did_not_know", []))
+    fields = list(record.get("fraudster", {}).get("knew", [])) + list(
+        record.get("fraudster", {}).get("did_not_know", [])
+    )
+    for c in record.get("exposure", []):
+        fields += [f for f in c.get("fields", []) if f not in fields]
+    channels = []
+    for c in record.get("exposure", []):
+        shown = set(c.get("fields", []))
+        marks = ["●" if f in shown else "·" for f in fields]
+        channels.append(
+            {
+                "channel": c.get("channel"),
+                "title_zh": c.get("title_zh") or c.get("channel"),
+                "title_en": c.get("title_en") or c.get("channel"),
+                "marks": marks,
+                "match": bool(c.get("known_contained")) and not c.get("exposed_not_known"),
+                "known_missing": ", ".join(c.get("known_missing", [])) or "—",
+                "exposed_not_known": ", ".join(c.get("exposed_not_known", [])) or "—",
+                "events": c.get("events"),
+            }
+        )
+    header = [{"field": f, "knew": "known" if f in knew else ("not known" if f in did_not else "")} for f in fields]
+    return {"fields": header, "channels": channels}
+
+
+LIMITATIONS: tuple[dict[str, str], ...] = (
+    _bi(
+        "日志只记录经上述系统发生的操作。纸质面单交付快递员后的线下环节（揽收、分拣、运输、派送）不在这些日志中留下任何痕迹。",
+        "The logs record only actions taken through the systems listed. Once the paper waybill is handed to the "
+        "courier, the offline chain (pickup, sorting, transport, delivery) leaves no trace in these logs.",
+    ),
+    _bi(
+        "合法查看页面的人员对屏幕拍照、截屏、手抄或记忆，无法从日志中识别。",
+        "Photographs of screens, screenshots, handwritten copies or memory of someone who legitimately viewed a page "
+        "cannot be detected from logs.",
+    ),
+    _bi(
+        "经开放接口合法取得数据的第三方软件（ISV）在其自身系统内的后续处理，本日志仅能显示接口调用本身。",
+        "What third-party (ISV) software does with data it obtained lawfully through the open API happens in its own "
+        "systems; these logs show only the API call.",
+    ),
+    _bi(
+        "“未发现”的结论仅在所述系统、主体、时间范围和事件类型内成立，并以第 7 节的完整性分析为前提。",
+        "A negative finding holds only for the systems, principals, window and event types stated, and rests on the "
+        "completeness analysis in section 7.",
+    ),
+    _bi(
+        "时间以各来源系统自身的时钟为准；时间窗已按实测时钟偏差扩展（见第 5 节）。",
+        "Times are those of each source system's clock; the window was padded by the measured clock skew (section 5).",
+    ),
+)
+
+
+def _limitations(record: dict[str, Any]) -> list[dict[str, str]]:
+    out = list(LIMITATIONS)
+    for check in record.get("checks", []):
+        if check.get("verdict") == "inconclusive":
+            reason = str(check.get("reason") or "")
+            cid = check.get("id")
+            out.append(_bi(f"检查 {cid} 无法得出结论：{reason}", f"Check {cid} is inconclusive: {reason}"))
+    for s in record.get("completeness", {}).get("sources", []):
+        if not s.get("ok", True):
+            why = "; ".join(str(r) for r in s.get("reasons", []))
+            name = s.get("source")
+            out.append(_bi(f"来源 {name} 的日志不完整：{why}", f"Logs of {name} are incomplete: {why}"))
+    return out
+
+
+def _appendix(record: dict[str, Any]) -> dict[str, Any]:
+    inputs = [
+        {"ref": i.get("ref"), "path": i.get("path"), "sha256": i.get("sha256"), "sm3": i.get("sm3")}
+        for i in record.get("extraction", {}).get("inputs", [])
+    ]
+    checks = [
+        {"id": c.get("id"), "sql_sha256": c.get("sql_sha256"), "result_sha256": c.get("result_sha256")}
+        for c in record.get("checks", [])
+    ]
+    return {"inputs": inputs, "checks": checks}

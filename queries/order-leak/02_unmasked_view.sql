@@ -1,0 +1,42 @@
+-- id: unmasked-view
+-- title_en: Unmasked views of the order
+-- title_zh: 订单收件信息明文查看（解密）
+-- question: Did anyone view the order's receiver information unmasked (a decrypt, or an order view recorded as
+--   not masked) in the back office or through the open API during the window, with a successful or unknown outcome?
+-- legal_element: Causation: online disclosure by the platform or the merchant (PIPL art. 69; SPC Evidence
+--   Provisions art. 93)
+-- expect: none
+-- severity: high
+-- depends_on.sources: merchant_backend, open_api
+-- depends_on.actions: order.view_unmasked
+-- principals: any principal (accounts, sub-accounts, ISV apps, staff)
+SELECT
+    ts,
+    source,
+    node,
+    actor_id,
+    actor_type,
+    merchant_id,
+    action,
+    action_raw,
+    outcome,
+    masked,
+    fields,
+    ip,
+    user_agent,
+    request_id,
+    src_sha256,
+    line_no
+FROM events
+WHERE date BETWEEN CAST($padded_start AS DATE) AND CAST($padded_end AS DATE)
+  AND ts >= $padded_start
+  AND ts < $padded_end
+  AND list_contains(order_ids, $order_id)
+  -- A failed decrypt disclosed nothing; an unknown outcome might have, so it stays in.
+  AND outcome <> 'failure'
+  AND (
+        action = 'order.view_unmasked'
+        -- A plain view the platform itself recorded as unmasked is an unmasked view too.
+        OR (action IN ('order.view', 'api.call') AND masked = false AND len(coalesce(fields, [])) > 0)
+  )
+ORDER BY ts, source, src_sha256, line_no
