@@ -443,7 +443,7 @@ def _resolve_format(path: Path, options: IngestOptions, mapping: Any) -> Format:
     if best is None or score < 0.5:
         raise UsageError(
             f"{path}: cannot tell the format from its first lines; pass --format (one of: nginx, apache, "
-            "syslog, jsonl, json, cloudtrail, csv, tsv) and for JSON/CSV a --mapping FILE"
+            "syslog, w3c, jsonl, json, cloudtrail, csv, tsv) and for JSON/CSV a --mapping FILE"
         )
     return best
 

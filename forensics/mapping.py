@@ -47,7 +47,7 @@ from forensics.timeparse import Normalized, normalize
 # Formats whose records only become events through a mapping; other formats (nginx, syslog)
 # may carry a mapping to give meaning to the fields their own parser extracts.
 STRUCTURED_FORMATS: Final[tuple[str, ...]] = ("jsonl", "json", "cloudtrail", "csv", "tsv")
-MAPPING_FORMATS: Final[tuple[str, ...]] = (*STRUCTURED_FORMATS, "nginx", "apache", "syslog")
+MAPPING_FORMATS: Final[tuple[str, ...]] = (*STRUCTURED_FORMATS, "nginx", "apache", "syslog", "w3c")
 ENCODINGS: Final[tuple[str, ...]] = ("utf-8", "gb18030", "auto")
 EPOCH_UNITS: Final[tuple[str, ...]] = ("s", "ms", "us")
 

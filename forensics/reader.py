@@ -202,21 +202,24 @@ def iter_blocks(path: Path, stats: ReadStats) -> Iterator[bytes]:
     try:
         with _open_stream(path, stats) as stream:
             carry = b""
+            ready: bytes | None = None  # held back one step so an unterminated last line joins it
             while True:
                 data = _read_full(stream, BLOCK_SIZE)
-                if data:
-                    stats.decompressed_update(data)
                 if not data:
-                    if carry:
-                        yield carry
+                    tail = (ready or b"") + carry
+                    if tail:
+                        yield tail
                     return
+                stats.decompressed_update(data)
                 buf = carry + data if carry else data
                 cut = buf.rfind(b"\n")
                 if cut < 0:
                     carry = buf
                     continue
                 carry = buf[cut + 1 :]
-                yield buf[: cut + 1]
+                if ready is not None:
+                    yield ready
+                ready = buf[: cut + 1]
     except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as exc:
         raise ForensicsError(f"{path}: cannot read {stats.compression} stream: {exc}") from exc
     except Exception as exc:

@@ -29,7 +29,7 @@ REGISTRY: dict[str, tuple[str, str] | Format] = {
 }
 
 # Tried by --format auto, in this order (the structured formats need a mapping to mean anything).
-SNIFF_ORDER: tuple[str, ...] = ("nginx", "syslog", "cloudtrail", "jsonl")
+SNIFF_ORDER: tuple[str, ...] = ("nginx", "syslog", "w3c", "cloudtrail", "jsonl")
 
 
 def format_names() -> list[str]:
