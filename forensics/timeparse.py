@@ -87,6 +87,14 @@ def normalize(
         body=pl.when(pl.col("off").is_not_null()).then(t.str.replace(_OFFSET_RE, "")).otherwise(t),
     )
     out = out.with_columns(naive=_parse_naive(pl.col("body"), formats or DEFAULT_FORMATS))
+    # A corrupted byte must not move an event silently: years outside 1..9999 (chrono reads a
+    # year of any length) and offsets no zone has ever used (beyond ±14:00, minutes >= 60) are errors.
+    year_ok = pl.col("naive").dt.year().is_between(1, 9999)
+    off_digits = pl.col("off").str.replace_all(":", "")
+    offset_ok = pl.col("off").is_in(["Z", "z", "UTC", "GMT"]) | (
+        (off_digits.str.slice(1, 2).cast(pl.Int32, strict=False) <= 14)
+        & (off_digits.str.slice(3, 2).cast(pl.Int32, strict=False) < 60)
+    )
     explicit = (pl.col("naive") - pl.duration(minutes=_offset_minutes(pl.col("off")))).dt.replace_time_zone("UTC")
     if tz is not None:
         zoned = (
@@ -107,6 +115,10 @@ def normalize(
         .then(pl.lit("missing timestamp"))
         .when(pl.col("naive").is_null())
         .then(pl.lit("unparseable timestamp '") + pl.col("t") + pl.lit("'"))
+        .when(~year_ok)
+        .then(pl.lit("unparseable timestamp '") + pl.col("t") + pl.lit("': year outside 1..9999"))
+        .when(pl.col("off").is_not_null() & ~offset_ok.fill_null(False))
+        .then(pl.lit("unparseable timestamp '") + pl.col("t") + pl.lit("': impossible UTC offset"))
         .when(pl.col("off").is_null() & pl.lit(tz is None))
         .then(pl.lit(NO_ZONE))
         .when(pl.col("ts").is_null())
