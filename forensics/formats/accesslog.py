@@ -651,7 +651,9 @@ def _split_by_quotes(cf: CompiledFormat, segments: list[_Segment], batch: pl.Dat
     text = pl.col("text")
     parts = batch.select(
         "line_no",
-        text.str.split_exact('"', nq).alias("_s"),
+        # splitn keeps the remainder in the last part, so a line with more quotes than the format
+        # fails the check below (split_exact would silently drop everything after the nq-th quote)
+        text.str.splitn('"', nq + 1).alias("_s"),
         text.str.contains('\\"', literal=True).alias("_escaped"),  # escaped quotes: the careful path
     ).unnest("_s")
     cols: list[pl.Expr] = []
