@@ -112,7 +112,12 @@ class Case:
     def manifest(self) -> dict[str, Any]:
         if not self.manifest_path.exists():
             return {"inputs": [], "outputs": []}
-        data: dict[str, Any] = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ForensicsError(f"{self.manifest_path}: manifest is damaged ({exc}); run forensics verify") from exc
+        if not isinstance(data, dict):
+            raise ForensicsError(f"{self.manifest_path}: manifest is damaged (not an object); run forensics verify")
         return data
 
     def connect(self) -> duckdb.DuckDBPyConnection:
@@ -124,9 +129,17 @@ class Case:
         """
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
-        con.execute(_events_view_sql(self.events_dir))
-        con.execute(_quarantine_view_sql(self.quarantine_dir))
+        try:
+            con.execute(_events_view_sql(self.events_dir))
+            con.execute(_quarantine_view_sql(self.quarantine_dir))
+        except duckdb.Error as exc:
+            con.close()
+            raise ForensicsError(
+                f"{self.root}: the stored events cannot be read ({exc}); run forensics verify"
+            ) from exc
         _load_inputs_and_runs(con, self)
+        # DuckDB allows its spill folder (<cwd>/.tmp) by default: point it inside the case instead.
+        con.execute("SET temp_directory = $dir", {"dir": str((self.root / ".tmp").resolve())})
         allowed = [str(self.events_dir.resolve()) + "/", str(self.quarantine_dir.resolve()) + "/"]
         con.execute("SET allowed_directories = $dirs", {"dirs": allowed})
         con.execute("SET enable_external_access = false")
@@ -230,12 +243,12 @@ def _load_inputs_and_runs(con: duckdb.DuckDBPyConnection, case: Case) -> None:
     )
     con.execute(f"CREATE TABLE inputs AS SELECT {casts} FROM _inputs_arrow")
     con.unregister("_inputs_arrow")
-    runs: list[dict[str, Any]] = []
-    if case.custody_path.exists():
-        for line in case.custody_path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                entry = json.loads(line)
-                runs.append({k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in entry.items()})
+    from forensics.custody import read_custody
+
+    runs = [
+        {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in entry.items()}
+        for entry in read_custody(case)
+    ]
     keys = ["seq", "at", "action", "command", "tool_version", "details", "prev_hash", "hash"]
     con.register(
         "_runs_arrow", pa.table({k: [None if r.get(k) is None else str(r.get(k)) for r in runs] for k in keys})

@@ -59,6 +59,13 @@ def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default))
 
 
+def _literal(text: str) -> Any:
+    """Log-derived text is data: '[bold]' in a URL must print as written, not as rich markup."""
+    from rich.text import Text
+
+    return Text(text)
+
+
 def _console() -> Any:
     from rich.console import Console
 
@@ -190,11 +197,11 @@ def _print_ingest_table(report: Any) -> None:
     for f in report.files:
         name = "/".join(Path(f.path).parts[-2:])  # enough to tell node/day files apart
         if f.skipped_duplicate:
-            table.add_row(name, f.source, f.format, "-", "-", "-", "-", f"{f.sha256[:16]}… already in case: skipped")
+            cells = [name, f.source, f.format, "-", "-", "-", "-", f"{f.sha256[:16]}… already in case: skipped"]
         else:
-            table.add_row(
-                name, f.source, f.format, str(f.lines), str(f.events), str(f.quarantined), str(f.blank), f.sha256[:16]
-            )
+            cells = [name, f.source, f.format, str(f.lines), str(f.events), str(f.quarantined), str(f.blank)]
+            cells.append(f.sha256[:16])
+        table.add_row(*[_literal(c) for c in cells])
     _console().print(table)
     click.echo(f"{report.events} events, {report.quarantined} quarantined")
 
@@ -251,7 +258,7 @@ def query(case: Path, sql: str, as_json: bool, as_csv: bool) -> None:
         for c in columns:
             table.add_column(c)
         for r in rows:
-            table.add_row(*["" if v is None else str(v) for v in r])
+            table.add_row(*[_literal("" if v is None else str(v)) for v in r])
         _console().print(table)
         click.echo(f"{len(rows)} row(s)")
 
@@ -308,7 +315,9 @@ def _print_verdicts(data: dict[str, Any]) -> None:
     table.add_column("reason")
     for c in data["checks"]:
         style = VERDICT_STYLE.get(c["verdict"], "")
-        table.add_row(c["id"], f"[{style}]{c['verdict'].upper()}[/]", str(c["rows"]), c.get("reason") or "")
+        verdict = _literal(c["verdict"].upper())
+        verdict.stylize(style)
+        table.add_row(_literal(c["id"]), verdict, str(c["rows"]), _literal(c.get("reason") or ""))
     _console().print(table)
 
 

@@ -5,7 +5,7 @@ What is sealed, and how a re-verifier recomputes it without our code:
 - every Parquet file: SHA-256 and SM3 of the file;
 - every event row: ``row_digest`` = SHA-256 (hex) of the row's canonical text (see
   ``canonical_row_text``), independent of the Parquet writer;
-- per input, ``merkle_root``: rows sorted by line_no, their digests cut into leaves of
+- per input, ``merkle_root``: rows sorted by (line_no, byte_offset), their digests cut into leaves of
   LEAF_ROWS consecutive rows, leaf = SHA-256 of the concatenated 32-byte digests, then a binary
   tree of SHA-256(left || right) (an odd node is carried up unchanged);
 - custody.log: one JSON object per line; ``hash`` = SHA-256 of the entry's canonical JSON without
@@ -28,6 +28,7 @@ import duckdb
 import polars as pl
 
 from forensics import __version__
+from forensics.errors import ForensicsError
 from forensics.schema import EVENT_COLUMNS
 
 if TYPE_CHECKING:
@@ -231,13 +232,42 @@ def _entry_hash(entry: dict[str, Any]) -> str:
 
 
 def read_custody(case: Case) -> list[dict[str, Any]]:
+    """The custody entries; a damaged log is an error that names the line (never appended to)."""
     if not case.custody_path.exists():
         return []
-    entries = []
-    for line in case.custody_path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            entries.append(json.loads(line))
+    entries: list[dict[str, Any]] = []
+    text = case.custody_path.read_text(encoding="utf-8", errors="replace")
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ForensicsError(
+                f"{case.custody_path}:{n}: custody log is damaged ({exc.msg}); run forensics verify"
+            ) from exc
+        if not isinstance(entry, dict):
+            raise ForensicsError(
+                f"{case.custody_path}:{n}: custody log is damaged (not an object); run forensics verify"
+            )
+        entries.append(entry)
     return entries
+
+
+def _tolerant_custody(case: Case) -> list[dict[str, Any]]:
+    """The entries that parse, for verify (which reports the damaged ones itself)."""
+    try:
+        return read_custody(case)
+    except ForensicsError:
+        entries = []
+        for line in case.custody_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(entry, dict):
+                entries.append(entry)
+        return entries
 
 
 def append_custody(case: Case, action: str, details: dict[str, Any]) -> dict[str, Any]:
@@ -313,6 +343,10 @@ def _verify_custody(case: Case, problems: list[Problem]) -> int:
             problems.append(Problem("custody", f"{path}:{n}", f"entry is not valid JSON ({exc.msg})"))
             prev = "?"
             continue
+        if not isinstance(entry, dict):
+            problems.append(Problem("custody", f"{path}:{n}", "entry is not a JSON object"))
+            prev = "?"
+            continue
         if entry.get("prev_hash") != prev and prev != "?":
             problems.append(Problem("custody", f"{path}:{n}", "prev_hash does not match the previous entry"))
         if entry.get("hash") != _entry_hash(entry):
@@ -323,11 +357,19 @@ def _verify_custody(case: Case, problems: list[Problem]) -> int:
 
 def _load_manifest(case: Case, problems: list[Problem]) -> dict[str, Any] | None:
     try:
-        data: dict[str, Any] = json.loads(case.manifest_path.read_text(encoding="utf-8"))
-        return data
+        data = json.loads(case.manifest_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         problems.append(Problem("manifest", str(case.manifest_path), f"cannot read manifest: {exc}"))
         return None
+    shape_ok = isinstance(data, dict) and all(
+        isinstance(data.get(k, []), list) and all(isinstance(x, dict) for x in data.get(k, []))
+        for k in ("inputs", "outputs")
+    )
+    if not shape_ok:
+        problems.append(Problem("manifest", str(case.manifest_path), "manifest is not in the expected shape"))
+        return None
+    result: dict[str, Any] = data
+    return result
 
 
 def manifest_seal(manifest: dict[str, Any]) -> str:
@@ -337,8 +379,14 @@ def manifest_seal(manifest: dict[str, Any]) -> str:
 
 
 def _verify_manifest_seal(case: Case, manifest: dict[str, Any], problems: list[Problem]) -> None:
-    sealed = [e for e in read_custody(case) if "manifest_sha256" in e.get("details", {})]
+    sealed = [
+        e for e in _tolerant_custody(case) if isinstance(e.get("details"), dict) and "manifest_sha256" in e["details"]
+    ]
     if not sealed:
+        if manifest.get("inputs") or manifest.get("outputs"):
+            problems.append(
+                Problem("manifest", str(case.manifest_path), "manifest lists evidence but no custody entry seals it")
+            )
         return
     expected = sealed[-1]["details"]["manifest_sha256"]
     if manifest_seal(manifest) != expected:
@@ -348,7 +396,7 @@ def _verify_manifest_seal(case: Case, manifest: dict[str, Any], problems: list[P
 
 
 def _verify_outputs(case: Case, manifest: dict[str, Any], problems: list[Problem]) -> int:
-    recorded = {o["path"]: o for o in manifest.get("outputs", [])}
+    recorded = {str(o.get("path")): o for o in manifest.get("outputs", [])}
     on_disk = {
         str(p.relative_to(case.root))
         for p in [*case.events_dir.rglob("*.parquet"), *case.quarantine_dir.rglob("*.parquet")]
@@ -380,23 +428,23 @@ def _verify_preserved(case: Case, manifest: dict[str, Any], problems: list[Probl
             problems.append(Problem("raw", copy, "preserved raw file is missing"))
             continue
         h = hash_file(full)
-        if h.sha256 != item["sha256"]:
+        if h.sha256 != item.get("sha256"):
             problems.append(Problem("raw", copy, "preserved raw file changed (SHA-256 differs)"))
     return count
 
 
 def _verify_rows(case: Case, manifest: dict[str, Any], problems: list[Problem]) -> int:
     """Recompute row digests and per-input Merkle roots from the Parquet content."""
-    files = [case.root / o["path"] for o in manifest.get("outputs", []) if o.get("kind") == "events"]
+    files = [case.root / str(o.get("path")) for o in manifest.get("outputs", []) if o.get("kind") == "events"]
     files = [f for f in files if f.exists()]
     if not files:
         return 0
     frames = []
     for f in files:
         try:
-            frames.append(pl.read_parquet(f))
-        except Exception as exc:  # a corrupted file must be reported, not crash verify
-            problems.append(Problem("parquet", str(f.relative_to(case.root)), f"unreadable: {exc}"))
+            frames.append(pl.read_parquet(f).select(EVENT_COLUMNS))
+        except Exception as exc:  # a corrupted or foreign file must be reported, not crash verify
+            problems.append(Problem("parquet", str(f.relative_to(case.root)), f"unreadable as events: {exc}"))
     if not frames:
         return 0
     events = pl.concat(frames, how="diagonal_relaxed")
@@ -415,12 +463,18 @@ def _verify_rows(case: Case, manifest: dict[str, Any], problems: list[Problem]) 
     for item in manifest.get("inputs", []):
         if item.get("skipped_duplicate"):
             continue
-        mine = events.filter(pl.col("src_sha256") == item["sha256"]).sort("line_no")
+        mine = events.filter(pl.col("src_sha256") == str(item.get("sha256"))).sort(
+            ["line_no", "byte_offset"], maintain_order=True
+        )
         root = merkle_root(mine.get_column("row_digest").to_list())
         if item.get("merkle_root") and root != item["merkle_root"]:
-            problems.append(Problem("rows", item["path"], "Merkle root of its stored rows differs from the manifest"))
+            problems.append(
+                Problem("rows", str(item.get("path")), "Merkle root of its stored rows differs from the manifest")
+            )
         if mine.height != item.get("events", mine.height):
             problems.append(
-                Problem("rows", item["path"], f"manifest says {item['events']} events, store holds {mine.height}")
+                Problem(
+                    "rows", str(item.get("path")), f"manifest says {item['events']} events, store holds {mine.height}"
+                )
             )
     return len(manifest.get("inputs", []))

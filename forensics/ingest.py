@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
@@ -28,6 +28,7 @@ from forensics.custody import (
     hash_file,
     manifest_seal,
     now_iso,
+    read_custody,
     row_digests_binary,
     sha256_file,
     write_manifest,
@@ -114,11 +115,26 @@ def plan_jobs(plan_path: Path, base: IngestOptions) -> list[tuple[Path, IngestOp
     entries = plan.get("input")
     if not isinstance(entries, list) or not entries:
         raise UsageError(f"{plan_path}: a plan needs at least one [[input]] table with a glob")
-    known = {"glob", "source", "format", "log_format", "mapping", "tz", "encoding", "year", "preserve"}
+    known: dict[str, type] = {
+        "glob": str,
+        "source": str,
+        "format": str,
+        "log_format": str,
+        "mapping": str,
+        "tz": str,
+        "encoding": str,
+        "year": int,
+        "preserve": bool,
+    }
     jobs: list[tuple[Path, IngestOptions]] = []
     for n, entry in enumerate(entries, 1):
         where = f"{plan_path}: [[input]] #{n}"
-        unknown = set(entry) - known
+        if not isinstance(entry, dict):
+            raise UsageError(f"{where}: each input must be a table ([[input]] with glob = ...)")
+        for key, kind in known.items():
+            if key in entry and (not isinstance(entry[key], kind) or (kind is int and isinstance(entry[key], bool))):
+                raise UsageError(f"{where}: {key} must be a {kind.__name__} (got {entry[key]!r})")
+        unknown = set(entry) - set(known)
         if unknown:
             raise UsageError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
         if "glob" not in entry:
@@ -158,32 +174,32 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 
 def _ingest_jobs(case: Case, jobs: list[tuple[Path, IngestOptions]], command: dict[str, Any]) -> IngestReport:
+    """Ingest file by file. Each file is sealed (manifest + custody entry) as soon as it is stored, so a
+    failure or Ctrl-C later in the list leaves a consistent case holding exactly the files reported done."""
     report = IngestReport(case=str(case.root))
+    read_custody(case)  # a damaged custody log stops the ingest before anything is stored
     manifest = case.manifest()
     known = {i["sha256"] for i in manifest.get("inputs", [])}
-    new_inputs: list[dict[str, Any]] = []
-    new_outputs: list[dict[str, Any]] = []
     for path, opts in jobs:
         file_report, input_entry, outputs = ingest_file(case, path, opts, known)
         report.files.append(file_report)
-        if input_entry is not None:
-            known.add(input_entry["sha256"])
-            new_inputs.append(input_entry)
-            new_outputs.extend(outputs)
-    if new_inputs:
-        manifest.setdefault("inputs", []).extend(new_inputs)
-        manifest.setdefault("outputs", []).extend(new_outputs)
+        if input_entry is None:
+            continue
+        known.add(input_entry["sha256"])
+        manifest.setdefault("inputs", []).append(input_entry)
+        manifest.setdefault("outputs", []).extend(outputs)
         write_manifest(case, manifest)
-        write_catalog(case)
         append_custody(
             case,
             "ingest",
             {
                 **command,
-                "inputs": [{k: i[k] for k in ("path", "sha256", "sm3", "events", "quarantined")} for i in new_inputs],
+                "inputs": [{k: input_entry[k] for k in ("path", "sha256", "sm3", "events", "quarantined")}],
                 "manifest_sha256": manifest_seal(manifest),
             },
         )
+    if any(not f.skipped_duplicate for f in report.files):
+        write_catalog(case)
     return report
 
 
@@ -193,7 +209,10 @@ def ingest_file(
     """Ingest one file. Returns its report, and (unless a duplicate) its manifest entries."""
     if options.encoding not in ENCODINGS:
         raise UsageError(f"unknown encoding {options.encoding!r}; choose one of {', '.join(ENCODINGS)}")
-    pre_sha256 = sha256_file(path)  # first pass: identity (and duplicate detection) before any parsing
+    try:
+        pre_sha256 = sha256_file(path)  # first pass: identity (and duplicate detection) before any parsing
+    except OSError as exc:
+        raise ForensicsError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     mapping = _load_mapping(options.mapping)
     if mapping is None and options.format == "cloudtrail":
         from forensics.formats.structured import builtin_cloudtrail_mapping
@@ -320,7 +339,10 @@ def _store_result(
 ) -> None:
     if batch is not None:
         _check_batch_accounting(result, batch, path)
-    events = result.events.sort("line_no") if result.events.height else result.events
+    # Merkle order is (line_no, byte_offset): a minified JSON document holds many records on line 1.
+    events = (
+        result.events.sort(["line_no", "byte_offset"], maintain_order=True) if result.events.height else result.events
+    )
     if events.height:
         if events.get_column("ts").null_count():
             raise ForensicsError(f"{path}: parser returned events without a timestamp (bug; report it)")
@@ -399,6 +421,31 @@ class _MerkleBuilder:
 # ---------------------------------------------------------------- helpers
 
 
+class _NothingToParse:
+    """Parser of a file with no non-blank line; being handed a line is a bug."""
+
+    def parse_lines(self, batch: pl.DataFrame) -> ParseResult:
+        raise ForensicsError(f"line {batch['line_no'][0]} reached the parser of an empty file (bug; report it)")
+
+    def parse_document(self, text: str) -> ParseResult:
+        raise ForensicsError("an empty file has no document (bug; report it)")
+
+
+class _EmptyFormat:
+    name = "empty"
+    kind: Literal["lines", "document"] = "lines"
+    description = "an empty or blank-only file (--format auto)"
+
+    def parser(self, options: FormatOptions) -> _NothingToParse:
+        return _NothingToParse()
+
+    def sniff(self, sample: list[str]) -> float:
+        return 0.0
+
+
+EMPTY_FORMAT = _EmptyFormat()
+
+
 def _load_mapping(path: Path | None) -> Any:
     if path is None:
         return None
@@ -434,6 +481,8 @@ def _resolve_format(path: Path, options: IngestOptions, mapping: Any) -> Format:
     if mapping is not None:
         return get_format(mapping.format)
     sample = _sample_lines(path)
+    if not sample:
+        return EMPTY_FORMAT  # empty or blank-only: nothing to parse, every line is accounted as blank
     best, score = None, 0.0
     for name in SNIFF_ORDER:
         fmt = get_format(name)

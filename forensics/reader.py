@@ -13,10 +13,11 @@ import gzip
 import io
 import lzma
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 import polars as pl
@@ -124,24 +125,28 @@ def _open_stream(path: Path, stats: ReadStats) -> IO[bytes]:
     if compression == "gzip":
         return gzip.GzipFile(fileobj=hashing)  # type: ignore[return-value]  # reads concatenated members too
     if compression == "bz2":
-        return bz2.BZ2File(hashing)
+        return _StrictStreams(hashing, bz2.BZ2Decompressor)  # type: ignore[return-value]
     if compression == "xz":
-        return lzma.LZMAFile(hashing)
-    return _ZstdReader(hashing)  # type: ignore[return-value]
+        return _StrictStreams(hashing, lzma.LZMADecompressor)  # type: ignore[return-value]
+    import zstandard
+
+    return _StrictStreams(hashing, lambda: zstandard.ZstdDecompressor().decompressobj())  # type: ignore[return-value]
 
 
-class _ZstdReader(io.RawIOBase):
-    """Multi-frame zstd that fails loudly on a truncated frame (zstandard's stream_reader
-    returns a short stream instead, which would silently drop the file's tail)."""
+class _StrictStreams(io.RawIOBase):
+    """Concatenated bz2 / xz / zstd streams that fail loudly on anything else.
 
-    def __init__(self, source: IO[bytes]) -> None:
-        import zstandard
+    Python's BZ2File and LZMAFile silently ignore bytes after the last stream, and zstandard's
+    stream_reader returns a short stream for a truncated frame: both would drop the tail of a log
+    without a trace. Here trailing bytes must be another stream, and the last one must be complete.
+    """
 
+    def __init__(self, source: IO[bytes], new_decompressor: Any) -> None:
         self._source = source
-        self._dctx = zstandard.ZstdDecompressor()
-        self._dobj = self._dctx.decompressobj()
+        self._new = new_decompressor
+        self._dobj = new_decompressor()
         self._pending = b""
-        self._in_frame = False
+        self._in_stream = False
 
     def readable(self) -> bool:
         return True
@@ -150,8 +155,8 @@ class _ZstdReader(io.RawIOBase):
         while not self._pending:
             chunk = self._source.read(1 << 20)
             if not chunk:
-                if self._in_frame:
-                    raise EOFError("zstd stream ends inside a frame (truncated file)")
+                if self._in_stream:
+                    raise EOFError("compressed stream ends in the middle (truncated file)")
                 return 0
             self._feed(chunk)
         n = min(len(buffer), len(self._pending))
@@ -161,13 +166,13 @@ class _ZstdReader(io.RawIOBase):
 
     def _feed(self, chunk: bytes) -> None:
         while chunk:
-            self._in_frame = True
+            self._in_stream = True
             self._pending += self._dobj.decompress(chunk)
             if not self._dobj.eof:
                 return
-            self._in_frame = False
+            self._in_stream = False
             chunk = self._dobj.unused_data
-            self._dobj = self._dctx.decompressobj()
+            self._dobj = self._new()
 
 
 def _open_zip(path: Path, stats: ReadStats) -> IO[bytes]:
@@ -220,7 +225,15 @@ def iter_blocks(path: Path, stats: ReadStats) -> Iterator[bytes]:
                 if ready is not None:
                     yield ready
                 ready = buf[: cut + 1]
-    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as exc:
+    except (
+        OSError,
+        EOFError,
+        lzma.LZMAError,
+        zipfile.BadZipFile,
+        zlib.error,
+        RuntimeError,
+        NotImplementedError,
+    ) as exc:
         raise ForensicsError(f"{path}: cannot read {stats.compression} stream: {exc}") from exc
     except Exception as exc:
         if type(exc).__module__.startswith("zstandard"):
@@ -229,10 +242,13 @@ def iter_blocks(path: Path, stats: ReadStats) -> Iterator[bytes]:
 
 
 def sniff_encoding(sample: bytes) -> str:
-    """auto: UTF-8 if the sample is (nearly) valid UTF-8, else GB18030 if that decodes it.
+    """auto: UTF-8 or GB18030, decided on the first block.
 
-    A few invalid bytes in a UTF-8 log are quarantined lines, not a reason to switch encodings;
-    so UTF-8 wins while at most 1% of the sample's lines fail to decode.
+    - valid UTF-8 throughout: UTF-8;
+    - some lines are not UTF-8, the whole sample decodes as GB18030, and no line holds UTF-8
+      multibyte text (the rest is plain ASCII): GB18030, however few Chinese lines there are;
+    - otherwise UTF-8 with the few undecodable lines quarantined, as long as they are at most 1% of
+      the sample; beyond that GB18030 if it decodes the sample.
     """
     cut = sample.rfind(b"\n")
     body = sample[: cut + 1] if cut > 0 else sample
@@ -243,13 +259,13 @@ def sniff_encoding(sample: bytes) -> str:
         pass
     lines = body.split(b"\n")
     bad = sum(1 for ln in lines if not _decodes(ln, "utf-8"))
-    if bad <= max(1, len(lines) // 100):
-        return "utf-8"
-    try:
-        body.decode("gb18030")
+    gb18030 = _decodes(body, "gb18030")
+    utf8_multibyte = any(not ln.isascii() and _decodes(ln, "utf-8") for ln in lines)
+    if gb18030 and not utf8_multibyte:
         return "gb18030"
-    except UnicodeDecodeError:
+    if bad <= max(1, len(lines) // 100) or not gb18030:
         return "utf-8"
+    return "gb18030"
 
 
 def _decodes(data: bytes, encoding: str) -> bool:
