@@ -550,7 +550,8 @@ RECORDS = st.lists(
 ACTION = {"DECRYPT": "order.view_unmasked", "EXPORT": "order.export", "LIST": "other"}
 
 
-def _check_round_trip(result: ParseResult, records: list[dict]) -> None:
+def _check_round_trip(result: ParseResult, records: list[dict]) -> int:
+    """Assert every record came back with its values; return how many events were checked."""
     ev = result.events
     assert result.quarantine.height == 0
     assert ev["actor_id"].to_list() == [r["who"] for r in records]
@@ -559,6 +560,7 @@ def _check_round_trip(result: ParseResult, records: list[dict]) -> None:
     zone = ZoneInfo("Asia/Shanghai")
     assert ev["ts"].to_list() == [r["t"].replace(tzinfo=zone).astimezone(UTC) for r in records]
     assert [json.loads(a)["note"] for a in ev["attrs"].to_list()] == [r["note"] for r in records]
+    return ev.height
 
 
 @settings(max_examples=120, deadline=None)
@@ -566,7 +568,7 @@ def _check_round_trip(result: ParseResult, records: list[dict]) -> None:
 def test_jsonl_round_trip(records: list[dict]) -> None:
     m = cached_mapping(SIMPLE.format(fmt="jsonl"))
     lines = [json.dumps({**r, "t": r["t"].isoformat(sep=" "), "n": str(r["n"])}, ensure_ascii=False) for r in records]
-    _check_round_trip(parse_text(JSONL, "\n".join(lines) + "\n", m), records)
+    assert _check_round_trip(parse_text(JSONL, "\n".join(lines) + "\n", m), records) == len(records)
 
 
 @settings(max_examples=120, deadline=None)
@@ -578,7 +580,7 @@ def test_csv_round_trip(records: list[dict]) -> None:
     writer.writerow(["t", "who", "op", "n", "note"])
     for r in records:
         writer.writerow([r["t"].isoformat(sep=" "), r["who"], r["op"], r["n"], r["note"]])
-    _check_round_trip(parse_text(CSV, out.getvalue(), m), records)
+    assert _check_round_trip(parse_text(CSV, out.getvalue(), m), records) == len(records)
 
 
 @settings(max_examples=100, deadline=None)
