@@ -178,18 +178,37 @@ def row_digests(events: pl.DataFrame) -> pl.Series:
 
 
 def merkle_root(digests_hex: Iterable[str]) -> str:
-    """Merkle root over row digests given in line order (see module docstring)."""
-    raw = b"".join(bytes.fromhex(d) for d in digests_hex)
-    if not raw:
-        return hashlib.sha256(b"").hexdigest()
-    leaf_bytes = LEAF_ROWS * 32
-    level = [hashlib.sha256(raw[i : i + leaf_bytes]).digest() for i in range(0, len(raw), leaf_bytes)]
-    while len(level) > 1:
-        nxt = [hashlib.sha256(level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0].hex()
+    """Merkle root over row digests given in (line_no, byte_offset) order (see module docstring)."""
+    builder = MerkleBuilder()
+    builder.add([bytes.fromhex(d) for d in digests_hex])
+    return builder.root()
+
+
+class MerkleBuilder:
+    """Streams 32-byte row digests (in order) into Merkle leaves of LEAF_ROWS rows; ingest feeds it
+    batch by batch, verify all at once, so both compute the root the same way."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._leaves: list[bytes] = []
+
+    def add(self, digests: list[bytes]) -> None:
+        self._pending += b"".join(digests)
+        leaf = LEAF_ROWS * 32
+        while len(self._pending) >= leaf:
+            self._leaves.append(hashlib.sha256(self._pending[:leaf]).digest())
+            self._pending = self._pending[leaf:]
+
+    def root(self) -> str:
+        level = list(self._leaves)
+        if self._pending or not level:
+            level.append(hashlib.sha256(self._pending).digest())
+        while len(level) > 1:
+            nxt = [hashlib.sha256(level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
+            if len(level) % 2:
+                nxt.append(level[-1])
+            level = nxt
+        return level[0].hex()
 
 
 # ---------------------------------------------------------------- manifest and custody log

@@ -8,7 +8,6 @@ anything reaches the case. A file whose SHA-256 is already in the case is skippe
 from __future__ import annotations
 
 import glob
-import hashlib
 import re
 import shutil
 import tomllib
@@ -23,7 +22,7 @@ import polars as pl
 
 from forensics.case import Case, write_catalog
 from forensics.custody import (
-    LEAF_ROWS,
+    MerkleBuilder,
     append_custody,
     hash_file,
     manifest_seal,
@@ -276,7 +275,7 @@ def _run_parser(
 ) -> tuple[dict[str, int], ReadStats, str, list[dict[str, Any]]]:
     stats = ReadStats()
     counts = {"events": 0, "quarantined": 0, "blank": 0, "structural": 0, "records": 0}
-    merkle = _MerkleBuilder()
+    merkle = MerkleBuilder()
     total = path.stat().st_size
     structural_rows: list[dict[str, Any]] = []
     if fmt.kind == "document":
@@ -334,7 +333,7 @@ def _store_result(
     source: str,
     path: Path,
     counts: dict[str, int],
-    merkle: _MerkleBuilder,
+    merkle: MerkleBuilder,
     structural_rows: list[dict[str, Any]],
 ) -> None:
     if batch is not None:
@@ -390,32 +389,6 @@ def _check_batch_accounting(result: ParseResult, batch: pl.DataFrame, path: Path
             f"{path}: accounting failed: parser returned {back.len()} of {given.len()} lines "
             f"(missing lines {missing}, duplicated {extra}); nothing was stored (parser bug; please report it)"
         )
-
-
-class _MerkleBuilder:
-    """Streams row digests (in line order) into Merkle leaves; see custody.merkle_root."""
-
-    def __init__(self) -> None:
-        self._pending = b""
-        self._leaves: list[bytes] = []
-
-    def add(self, digests: list[bytes]) -> None:
-        self._pending += b"".join(digests)
-        leaf = LEAF_ROWS * 32
-        while len(self._pending) >= leaf:
-            self._leaves.append(hashlib.sha256(self._pending[:leaf]).digest())
-            self._pending = self._pending[leaf:]
-
-    def root(self) -> str:
-        level = list(self._leaves)
-        if self._pending or not level:
-            level.append(hashlib.sha256(self._pending).digest())
-        while len(level) > 1:
-            nxt = [hashlib.sha256(level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
-            if len(level) % 2:
-                nxt.append(level[-1])
-            level = nxt
-        return level[0].hex()
 
 
 # ---------------------------------------------------------------- helpers

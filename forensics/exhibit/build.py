@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from forensics.custody import hash_file
 from forensics.errors import ForensicsError, UsageError
 from forensics.exhibit import charts
 from forensics.exhibit.html import render_html
@@ -54,14 +55,8 @@ class ExhibitResult:
 
 
 def _hash_file(path: Path) -> dict[str, Any]:
-    sha, sm3 = hashlib.sha256(), hashlib.new("sm3")
-    size = 0
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            sha.update(block)
-            sm3.update(block)
-            size += len(block)
-    return {"bytes": size, "sha256": sha.hexdigest(), "sm3": sm3.hexdigest()}
+    h = hash_file(path)
+    return {"bytes": h.size, "sha256": h.sha256, "sm3": h.sm3}
 
 
 def folder_files(folder: Path) -> list[Path]:

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from forensics.custody import Problem, VerifyReport
+from forensics.custody import Problem, VerifyReport, hash_file
 from forensics.errors import ForensicsError
 from forensics.exhibit.build import MANIFEST_FORMAT, folder_files
 
@@ -59,17 +59,6 @@ def _load_json(path: Path, kind: str, problems: list[Problem]) -> dict[str, Any]
     return data
 
 
-def _file_hashes(path: Path) -> tuple[int, str, str]:
-    sha, sm3 = hashlib.sha256(), hashlib.new("sm3")
-    size = 0
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 20):
-            sha.update(block)
-            sm3.update(block)
-            size += len(block)
-    return size, sha.hexdigest(), sm3.hexdigest()
-
-
 def _verify_files(exhibit_dir: Path, manifest: dict[str, Any], problems: list[Problem]) -> int:
     listed = {str(f.get("path")): f for f in manifest.get("files", [])}
     for rel, entry in sorted(listed.items()):
@@ -77,7 +66,8 @@ def _verify_files(exhibit_dir: Path, manifest: dict[str, Any], problems: list[Pr
         if not path.is_file():
             problems.append(Problem("missing", rel, "file listed in manifest.json is missing"))
             continue
-        size, sha, sm3 = _file_hashes(path)
+        h = hash_file(path)
+        size, sha, sm3 = h.size, h.sha256, h.sm3
         if sha != entry.get("sha256"):
             detail = f"SHA-256 differs: manifest {str(entry.get('sha256'))[:16]}…, file {sha[:16]}…"
             problems.append(Problem("file", rel, detail))
