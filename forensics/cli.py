@@ -38,6 +38,12 @@ def _friendly(func: F) -> F:
         except ForensicsError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except OSError as exc:  # e.g. the disk filled up mid-ingest: the staged input was discarded
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(
+                f"error: {where}{exc.strerror or exc}; the case is unchanged for the input in progress", err=True
+            )
+            sys.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted; the case is unchanged for any input not reported as done", err=True)
             sys.exit(130)

@@ -136,7 +136,7 @@ def canonical_json(obj: Any) -> str:
 # ---------------------------------------------------------------- row digests and Merkle roots
 
 
-def canonical_row_text(events: pl.DataFrame) -> pl.Series:
+def canonical_text_expr(schema: pl.Schema) -> pl.Expr:
     """The canonical text of each row, defined so anyone can recompute it without our code.
 
     For each column of CANONICAL_COLUMNS in schema order, one field: ``-`` for null, else
@@ -147,12 +147,13 @@ def canonical_row_text(events: pl.DataFrame) -> pl.Series:
     """
     parts: list[pl.Expr] = []
     for name in CANONICAL_COLUMNS:
-        dtype = events.schema[name]
+        dtype = schema[name]
         col = pl.col(name)
         if name == "ts":
             text = col.dt.epoch("us").cast(pl.String)
         elif isinstance(dtype, pl.List):
-            inner = pl.element().str.len_bytes().cast(pl.String) + pl.lit(":") + pl.element()
+            element = pl.element().str.len_bytes().cast(pl.String) + pl.lit(":") + pl.element()
+            inner = pl.when(pl.element().is_null()).then(pl.lit("-")).otherwise(element)  # [null] is not []
             text = pl.lit("[") + col.list.eval(inner).list.join("") + pl.lit("]")
             text = pl.when(col.is_null()).then(None).otherwise(text)
         elif dtype == pl.Boolean:
@@ -162,7 +163,27 @@ def canonical_row_text(events: pl.DataFrame) -> pl.Series:
             text = col.cast(pl.String)
         field_text = text.str.len_bytes().cast(pl.String) + pl.lit(":") + text
         parts.append(field_text.fill_null(pl.lit("-")))
-    return events.select(pl.concat_str(parts).alias("canonical")).get_column("canonical")
+    return pl.concat_str(parts).alias("canonical")
+
+
+def canonical_row_text(events: pl.DataFrame) -> pl.Series:
+    """See canonical_text_expr."""
+    return events.lazy().select(canonical_text_expr(events.schema)).collect().get_column("canonical")
+
+
+def with_row_digests(events: pl.DataFrame) -> pl.DataFrame:
+    """Fill ``row_digest`` (hex SHA-256 of the canonical text), vectorized: ingest's fast path.
+
+    SHA-256 runs inside polars (the polars-hash plugin, Rust's sha2), so no Python call per row.
+    ``verify`` recomputes every digest with a second implementation (OpenSSL via hashlib, see
+    row_digests) and tests pin the two to each other, so a fault in either is caught.
+    """
+    import polars_hash as plh
+
+    digest = plh.col("canonical").chash.sha2_256().alias("row_digest")
+    lazy = events.lazy().drop("row_digest", strict=False)
+    digests = lazy.select(canonical_text_expr(events.drop("row_digest", strict=False).schema)).select(digest)
+    return pl.concat([lazy, digests], how="horizontal").select(EVENT_COLUMNS).collect()
 
 
 def row_digests_binary(events: pl.DataFrame) -> list[bytes]:
@@ -172,15 +193,22 @@ def row_digests_binary(events: pl.DataFrame) -> list[bytes]:
 
 
 def row_digests(events: pl.DataFrame) -> pl.Series:
-    """SHA-256 hex of each row's canonical text (see canonical_row_text)."""
+    """SHA-256 hex of each row's canonical text (see canonical_text_expr), computed with hashlib."""
     digests = row_digests_binary(events)
     return pl.Series("row_digest", digests, dtype=pl.Binary).bin.encode("hex")
+
+
+def packed_digests(digests_hex: pl.Series) -> bytes:
+    """Hex digests as one buffer of consecutive 32-byte digests (what Merkle leaves hash)."""
+    if digests_hex.null_count() or not digests_hex.str.len_bytes().eq(64).all():
+        raise ForensicsError("a row digest is missing or malformed (bug; report it)")
+    return bytes.fromhex(digests_hex.str.join("").item()) if digests_hex.len() else b""
 
 
 def merkle_root(digests_hex: Iterable[str]) -> str:
     """Merkle root over row digests given in (line_no, byte_offset) order (see module docstring)."""
     builder = MerkleBuilder()
-    builder.add([bytes.fromhex(d) for d in digests_hex])
+    builder.add_packed(b"".join(bytes.fromhex(d) for d in digests_hex))
     return builder.root()
 
 
@@ -192,12 +220,14 @@ class MerkleBuilder:
         self._pending = b""
         self._leaves: list[bytes] = []
 
-    def add(self, digests: list[bytes]) -> None:
-        self._pending += b"".join(digests)
+    def add_packed(self, digests: bytes) -> None:
+        """Add consecutive 32-byte digests, in order."""
+        data = self._pending + digests if self._pending else digests
         leaf = LEAF_ROWS * 32
-        while len(self._pending) >= leaf:
-            self._leaves.append(hashlib.sha256(self._pending[:leaf]).digest())
-            self._pending = self._pending[leaf:]
+        view = memoryview(data)
+        full = len(data) - len(data) % leaf
+        self._leaves.extend(hashlib.sha256(view[i : i + leaf]).digest() for i in range(0, full, leaf))
+        self._pending = bytes(view[full:])
 
     def root(self) -> str:
         level = list(self._leaves)

@@ -12,6 +12,7 @@ import re
 import shutil
 import tomllib
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,15 +28,24 @@ from forensics.custody import (
     hash_file,
     manifest_seal,
     now_iso,
+    packed_digests,
     read_custody,
-    row_digests_binary,
     sha256_file,
+    with_row_digests,
     write_manifest,
 )
 from forensics.errors import ForensicsError, UsageError
 from forensics.formats import SNIFF_ORDER, get_format
 from forensics.formats.base import Format, FormatOptions, ParseError, ParseResult
-from forensics.reader import BLOCK_SIZE, ENCODINGS, ReadStats, detect_compression, iter_line_blocks, read_document
+from forensics.reader import (
+    BLOCK_SIZE,
+    ENCODINGS,
+    LineBlock,
+    ReadStats,
+    detect_compression,
+    iter_line_blocks,
+    read_document,
+)
 from forensics.store import Stager, conform_events
 
 SOURCE_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -285,14 +295,29 @@ def _run_parser(
         counts["records"] = counts["events"] + counts["quarantined"]
     else:
         _prescan(parser, path, options)
-        for block in iter_line_blocks(path, options.encoding, stats):
-            counts["blank"] += block.blank
+
+        def store(block: LineBlock, result: ParseResult | None) -> None:
             _store_quarantine(block.undecodable, stager, sha, source, path, counts)
-            if block.good.height:
-                result = _parse_safely(lambda b=block.good: parser.parse_lines(b), path)  # type: ignore[misc]
+            if result is not None:
                 _store_result(result, block.good, stager, sha, source, path, counts, merkle, structural_rows)
-            if options.progress:
-                options.progress(str(path), stats.bytes_read, total)
+
+        # Two stages on two cores: while one thread digests and writes block N, this one reads,
+        # splits and parses block N+1 (polars and hashlib release the GIL). Blocks are stored
+        # strictly in order, so Parquet part names and the Merkle leaves do not depend on timing.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="forensics-store") as pool:
+            pending: Future[None] | None = None
+            for block in iter_line_blocks(path, options.encoding, stats):
+                counts["blank"] += block.blank
+                result = None
+                if block.good.height:
+                    result = _parse_safely(lambda b=block.good: parser.parse_lines(b), path)  # type: ignore[misc]
+                if pending is not None:
+                    pending.result()  # raises the store stage's error here, in order
+                pending = pool.submit(store, block, result)
+                if options.progress:
+                    options.progress(str(path), stats.bytes_read, total)
+            if pending is not None:
+                pending.result()
         counts["records"] = stats.lines
         accounted = counts["events"] + counts["quarantined"] + counts["blank"] + counts["structural"]
         if accounted != stats.lines:
@@ -346,10 +371,9 @@ def _store_result(
         if events.get_column("ts").null_count():
             raise ForensicsError(f"{path}: parser returned events without a timestamp (bug; report it)")
         events = conform_events(events, source, sha)
-        digests = row_digests_binary(events.drop("row_digest"))
-        events = events.with_columns(pl.Series("row_digest", digests, dtype=pl.Binary).bin.encode("hex"))
+        events = with_row_digests(events)
         stager.write_events(events)
-        merkle.add(digests)
+        merkle.add_packed(packed_digests(events.get_column("row_digest")))
     counts["events"] += events.height
     _store_quarantine(result.quarantine, stager, sha, source, path, counts)
     counts["structural"] += result.structural.height

@@ -128,3 +128,22 @@ def test_strict_exits_1_when_something_was_quarantined(tmp_path: Path) -> None:
     run("init", str(case))
     code, _, err = run("ingest", str(case), str(APACHE), "--format", "apache", "--strict")
     assert code == 1 and "quarantined" in err
+
+
+def test_disk_full_mid_ingest_is_one_clear_line_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forensics.store import Stager
+
+    def full(self: Stager, events: object) -> None:
+        raise OSError(28, "No space left on device", str(self.staging))
+
+    monkeypatch.setattr(Stager, "write_events", full)
+    log = tmp_path / "access.log"
+    log.write_text('1.2.3.4 - - [01/Mar/2024:10:00:00 +0800] "GET / HTTP/1.1" 200 5 "-" "ua"\n')
+    assert run("init", str(tmp_path / "case"))[0] == 0
+    code, out, err = run("ingest", str(tmp_path / "case"), str(log), "--format", "nginx")
+    assert code == 1
+    assert "No space left on device" in err and "case is unchanged" in err
+    assert "Traceback" not in out + err
+    assert not list((tmp_path / "case").rglob("*.parquet"))
