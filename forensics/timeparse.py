@@ -51,9 +51,17 @@ def _offset_minutes(offset: pl.Expr) -> pl.Expr:
     return pl.when(offset.is_in(["Z", "z", "UTC", "GMT"])).then(0).otherwise(explicit)
 
 
-def _parse_naive(body: pl.Expr, formats: tuple[str, ...]) -> pl.Expr:
-    attempts = [body.str.strptime(pl.Datetime("us"), f, strict=False, exact=True) for f in formats]
-    return pl.coalesce(attempts) if len(attempts) > 1 else attempts[0]
+def _parse_naive(body: pl.Series, formats: tuple[str, ...]) -> pl.Series:
+    """The first format that parses each text wins (as a coalesce over all formats would say), but
+    each later format only sees the texts still unparsed: a uniform log pays for one strptime."""
+    parsed = body.str.strptime(pl.Datetime("us"), formats[0], strict=False, exact=True)
+    for fmt in formats[1:]:
+        todo = (parsed.is_null() & body.is_not_null()).arg_true()
+        if todo.len() == 0:
+            break
+        retry = body.gather(todo).str.strptime(pl.Datetime("us"), fmt, strict=False, exact=True)
+        parsed = parsed.scatter(todo, retry)
+    return parsed
 
 
 def normalize(
@@ -81,12 +89,16 @@ def normalize(
         )
         return Normalized(out["ts"], out["ts_offset"], err["error"])
 
-    out = frame.with_columns(
-        off=t.str.extract(_OFFSET_RE, 1),
-    ).with_columns(
-        body=pl.when(pl.col("off").is_not_null()).then(t.str.replace(_OFFSET_RE, "")).otherwise(t),
+    # Lazy, so the shared subexpressions (the stripped text, the offset digits) are computed once.
+    out = (
+        frame.lazy()
+        .with_columns(off=t.str.extract(_OFFSET_RE, 1))
+        .with_columns(
+            body=pl.when(pl.col("off").is_not_null()).then(t.str.replace(_OFFSET_RE, "")).otherwise(t),
+        )
+        .collect()
     )
-    out = out.with_columns(naive=_parse_naive(pl.col("body"), formats or DEFAULT_FORMATS))
+    lazy = out.with_columns(naive=_parse_naive(out.get_column("body"), formats or DEFAULT_FORMATS)).lazy()
     # A corrupted byte must not move an event silently: years outside 1..9999 (chrono reads a
     # year of any length) and offsets no zone has ever used (beyond ±14:00, minutes >= 60) are errors.
     year_ok = pl.col("naive").dt.year().is_between(1, 9999)
@@ -104,13 +116,13 @@ def normalize(
         )
     else:
         zoned = pl.lit(None, dtype=pl.Datetime("us", "UTC"))
-    out = out.with_columns(
+    lazy = lazy.with_columns(
         ts=pl.when(pl.col("off").is_not_null()).then(explicit).otherwise(zoned),
         ts_offset=pl.when(pl.col("off").is_not_null())
         .then(pl.col("off"))
         .otherwise(pl.lit(tz.key if tz else None, dtype=pl.String)),
     )
-    out = out.with_columns(
+    lazy = lazy.with_columns(
         error=pl.when(pl.col("t").is_null() | (pl.col("t").str.strip_chars() == ""))
         .then(pl.lit("missing timestamp"))
         .when(pl.col("naive").is_null())
@@ -125,8 +137,10 @@ def normalize(
         .then(pl.lit("local time '") + pl.col("t") + pl.lit(f"' does not exist in {tz.key if tz else ''} (DST gap)"))
         .otherwise(None)
     )
-    ts = out.select(pl.when(pl.col("error").is_null()).then(pl.col("ts")).otherwise(None).alias("ts"))["ts"]
-    return Normalized(ts.cast(pl.Datetime("us", "UTC")), out["ts_offset"], out["error"])
+    done = lazy.with_columns(
+        pl.when(pl.col("error").is_null()).then(pl.col("ts")).otherwise(None).alias("ts")
+    ).collect()
+    return Normalized(done["ts"].cast(pl.Datetime("us", "UTC")), done["ts_offset"], done["error"])
 
 
 def refuse_zoneless(errors: pl.Series, line_nos: pl.Series, path: str) -> None:
