@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/ingest.py --lines 2000000            # nginx combined + JSON lines
     .venv/bin/python bench/ingest.py --lines 2000000 --gzip     # the same, gzip'd input
+    .venv/bin/python bench/ingest.py --lines 200000 --files 2000  # rotated logs: one file vs 2000 gzip'd files
 
 Each measurement runs in its own child process so its peak RSS is its own. Baselines:
 - nginx: a plain polars `str.extract_groups` regex parse of the same file to Parquet (no hashing,
@@ -153,6 +154,29 @@ def _run_forensics(path: Path, work: Path, args: list[str]) -> None:
     assert f.lines == f.events + f.quarantined + f.blank, "accounting"
 
 
+def many_files(path: Path, lines: int, files: int) -> None:
+    """The same lines as one file and as `files` gzip'd files (a rotated-log dump): per-file overhead."""
+    folder = path.parent / f"{path.name}-in-{files}-files"
+    if not folder.exists():
+        folder.mkdir()
+        with _open_text(path) as fh:
+            data = fh.readlines()
+        per = -(-len(data) // files)
+        for i in range(files):
+            with gzip.open(folder / f"access.log.{i:05d}.gz", "wb", compresslevel=1) as out:
+                out.writelines(data[i * per : (i + 1) * per])
+    one = measure("forensics-nginx", path)
+    many = measure("forensics-nginx", folder)
+    print(f"{'input':28} {'seconds':>8} {'lines/s':>10} {'RSS MB':>7}")
+    print(f"{'1 file':28} {one['seconds']:8.1f} {lines / one['seconds']:10,.0f} {one['rss_mb']:7.0f}")
+    print(f"{f'{files} gzip files':28} {many['seconds']:8.1f} {lines / many['seconds']:10,.0f} {many['rss_mb']:7.0f}")
+    print(f"per-file overhead: {(many['seconds'] - one['seconds']) / files * 1000:.1f} ms")
+
+
+def _open_text(path: Path):  # type: ignore[no-untyped-def]
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+
+
 def measure(kind: str, path: Path) -> dict[str, float]:
     with tempfile.TemporaryDirectory(dir=path.parent) as work:
         out = subprocess.run(
@@ -169,6 +193,7 @@ def main() -> None:
     ap.add_argument("--gzip", action="store_true")
     ap.add_argument("--only", choices=["nginx", "jsonl"])
     ap.add_argument("--dir", type=Path, default=Path("bench/out"))
+    ap.add_argument("--files", type=int, help="also ingest the nginx lines split into this many gzip'd files")
     ap.add_argument("--child", nargs=3, metavar=("KIND", "PATH", "WORK"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -185,6 +210,9 @@ def main() -> None:
         base = measure("polars-regex", path) if not args.gzip else None
         ours = measure("forensics-nginx", path)
         rows.append(("nginx combined", path, ours, base, "polars str.extract_groups -> Parquet"))
+    if args.files:
+        many_files(args.dir / f"nginx-{args.lines}.log{suffix}", args.lines, args.files)
+        return
     if args.only in (None, "jsonl"):
         path = args.dir / f"jsonl-{args.lines}.jsonl{suffix}"
         if not path.exists():

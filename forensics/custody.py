@@ -248,7 +248,22 @@ def write_manifest(case: Case, data: dict[str, Any]) -> None:
     data = dict(data)
     data["tool"] = tool_versions()
     data["updated_at"] = now_iso()
-    _atomic_write(case.manifest_path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    _atomic_write(case.manifest_path, manifest_text(data))
+
+
+def manifest_text(data: dict[str, Any]) -> str:
+    """Readable JSON with one line per input and per output. json.dumps(indent=...) runs Python's
+    pure-Python encoder, which made rewriting the manifest of a thousand-file dump take seconds."""
+    items = []
+    for key in sorted(data):
+        value = data[key]
+        if isinstance(value, list) and value:
+            rows = ",\n    ".join(json.dumps(v, sort_keys=True, ensure_ascii=False) for v in value)
+            text = f"[\n    {rows}\n  ]"
+        else:
+            text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+        items.append(f"  {json.dumps(key)}: {text}")
+    return "{\n" + ",\n".join(items) + "\n}\n"
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import re
 import shutil
+import time
 import tomllib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -182,40 +183,69 @@ def _expand(paths: list[Path]) -> list[Path]:
     return out
 
 
+# Many small files (rotated logs) are sealed together, at most this many seconds apart, so the
+# manifest is rewritten a bounded number of times per minute instead of once per file (which made
+# ingesting thousands of files quadratic). A large file still seals on its own as soon as it is done.
+SEAL_EVERY_SECONDS = 5.0
+
+
+@dataclass
+class _Stored:
+    """One input parsed and staged, waiting to be moved into the case and sealed."""
+
+    entry: dict[str, Any]
+    stager: Stager
+
+
 def _ingest_jobs(case: Case, jobs: list[tuple[Path, IngestOptions]], command: dict[str, Any]) -> IngestReport:
-    """Ingest file by file. Each file is sealed (manifest + custody entry) as soon as it is stored, so a
-    failure or Ctrl-C later in the list leaves a consistent case holding exactly the files reported done."""
+    """Ingest file by file; seal stored files (move into place, manifest, one custody entry) in batches.
+
+    A failure or Ctrl-C later in the list still seals every file completed before it (the `finally`),
+    so the case holds exactly the files reported done; the file in progress leaves nothing behind."""
     report = IngestReport(case=str(case.root))
     read_custody(case)  # a damaged custody log stops the ingest before anything is stored
     manifest = case.manifest()
     known = {i["sha256"] for i in manifest.get("inputs", [])}
-    for path, opts in jobs:
-        file_report, input_entry, outputs = ingest_file(case, path, opts, known)
-        report.files.append(file_report)
-        if input_entry is None:
-            continue
-        known.add(input_entry["sha256"])
-        manifest.setdefault("inputs", []).append(input_entry)
-        manifest.setdefault("outputs", []).extend(outputs)
-        write_manifest(case, manifest)
-        append_custody(
-            case,
-            "ingest",
-            {
-                **command,
-                "inputs": [{k: input_entry[k] for k in ("path", "sha256", "sm3", "events", "quarantined")}],
-                "manifest_sha256": manifest_seal(manifest),
-            },
-        )
+    batch: list[_Stored] = []
+    last_seal = time.monotonic()
+    try:
+        for path, opts in jobs:
+            file_report, stored = ingest_file(case, path, opts, known)
+            report.files.append(file_report)
+            if stored is None:
+                continue
+            known.add(stored.entry["sha256"])
+            batch.append(stored)
+            if time.monotonic() - last_seal >= SEAL_EVERY_SECONDS:
+                ready, batch = batch, []
+                _seal(case, manifest, ready, command)
+                last_seal = time.monotonic()
+    finally:
+        if batch:
+            _seal(case, manifest, batch, command)
     if any(not f.skipped_duplicate for f in report.files):
         write_catalog(case)
     return report
 
 
-def ingest_file(
-    case: Case, path: Path, options: IngestOptions, known: set[str]
-) -> tuple[FileReport, dict[str, Any] | None, list[dict[str, Any]]]:
-    """Ingest one file. Returns its report, and (unless a duplicate) its manifest entries."""
+def _seal(case: Case, manifest: dict[str, Any], batch: list[_Stored], command: dict[str, Any]) -> None:
+    for stored in batch:
+        manifest.setdefault("inputs", []).append(stored.entry)
+        manifest.setdefault("outputs", []).extend(stored.stager.commit())
+    write_manifest(case, manifest)
+    append_custody(
+        case,
+        "ingest",
+        {
+            **command,
+            "inputs": [{k: s.entry[k] for k in ("path", "sha256", "sm3", "events", "quarantined")} for s in batch],
+            "manifest_sha256": manifest_seal(manifest),
+        },
+    )
+
+
+def ingest_file(case: Case, path: Path, options: IngestOptions, known: set[str]) -> tuple[FileReport, _Stored | None]:
+    """Parse and stage one file. Returns its report and (unless a duplicate) what _seal needs."""
     if options.encoding not in ENCODINGS:
         raise UsageError(f"unknown encoding {options.encoding!r}; choose one of {', '.join(ENCODINGS)}")
     try:
@@ -235,7 +265,6 @@ def ingest_file(
         return (
             FileReport(str(path), source, fmt_name, pre_sha256, sm3, size, 0, 0, 0, 0, skipped_duplicate=True),
             None,
-            [],
         )
     fmt = _resolve_format(path, options, mapping)
     fmt_opts = FormatOptions(
@@ -255,14 +284,13 @@ def ingest_file(
         counts, stats, merkle, structural = _run_parser(fmt, parser, path, options, stager, pre_sha256, source)
         if stats.raw.sha256 != pre_sha256:
             raise ForensicsError(f"{path}: file changed while it was being ingested (SHA-256 differs); try again")
-        outputs = stager.commit()
+        entry = _input_entry(path, source, fmt.name, options, mapping, stats, counts, merkle)
+        entry["structural_sample"] = structural
+        if options.preserve:
+            entry["preserved_copy"] = _preserve(case, path, pre_sha256)
     except BaseException:
         stager.discard()
         raise
-    entry = _input_entry(path, source, fmt.name, options, mapping, stats, counts, merkle)
-    entry["structural_sample"] = structural
-    if options.preserve:
-        entry["preserved_copy"] = _preserve(case, path, pre_sha256)
     report = FileReport(
         path=str(path),
         source=source,
@@ -277,7 +305,7 @@ def ingest_file(
         structural=counts["structural"],
         records=counts["records"],
     )
-    return report, entry, outputs
+    return report, _Stored(entry, stager)
 
 
 def _run_parser(

@@ -276,3 +276,52 @@ def test_a_store_failure_mid_file_leaves_the_case_as_it_was(
     assert not (case.root / ".staging").exists()
     assert case.manifest_path.read_bytes() == manifest_before
     assert case.custody_path.read_bytes() == custody_before
+
+
+@pytest.mark.parametrize(("interval", "entries"), [(3600.0, 1), (0.0, 12)])
+def test_many_files_are_sealed_in_batches(
+    case: Case, tiny_format: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interval: float, entries: int
+) -> None:
+    """Rotated logs: files are sealed together (one manifest write and custody entry per batch),
+    and every one of them is listed, verifiable and named in a custody entry."""
+    import forensics.ingest
+    from forensics.custody import read_custody, verify_case
+
+    monkeypatch.setattr(forensics.ingest, "SEAL_EVERY_SECONDS", interval)
+    paths = [
+        _write(tmp_path, f"app.log.{i}", f"2024-03-01T10:00:{i:02d}Z user{i} order.view\n".encode()) for i in range(12)
+    ]
+    ingest_paths(case, paths, IngestOptions(format=tiny_format, source="app"))
+    ingests = [e for e in read_custody(case) if e["action"] == "ingest"]
+    assert len(ingests) == entries
+    sealed = [i["path"] for e in ingests for i in e["details"]["inputs"]]
+    assert sealed == [str(p) for p in paths]
+    assert [i["path"] for i in case.manifest()["inputs"]] == [str(p) for p in paths]
+    assert verify_case(case).ok
+
+
+def test_files_done_before_an_interrupt_are_sealed_and_the_rest_leave_nothing(
+    case: Case, tiny_format: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import forensics.ingest
+    from forensics.custody import verify_case
+
+    monkeypatch.setattr(forensics.ingest, "SEAL_EVERY_SECONDS", 3600.0)
+    paths = [
+        _write(tmp_path, f"app.log.{i}", f"2024-03-01T10:00:{i:02d}Z user{i} order.view\n".encode()) for i in range(5)
+    ]
+    original = forensics.ingest._run_parser
+    calls = {"n": 0}
+
+    def interrupted(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(forensics.ingest, "_run_parser", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_paths(case, paths, IngestOptions(format=tiny_format, source="app"))
+    assert [i["path"] for i in case.manifest()["inputs"]] == [str(p) for p in paths[:3]]
+    assert not (case.root / ".staging").exists()
+    assert verify_case(case).ok
