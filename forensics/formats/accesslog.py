@@ -79,6 +79,9 @@ DEFAULT_PRESET = "combined"
 
 # Fields whose value is a free text that may contain spaces when written unquoted.
 _FREE_TEXT = frozenset({"request", "http_user_agent", "http_referer", "request_uri", "args", "query_string"})
+# A literal that starts with a column separator, like Bitbucket's ' | ': a punctuation mark between
+# blanks that is not part of the common formats' own layout ('-' placeholders, brackets, quotes).
+_SEPARATOR = re.compile(r" +[^\w\s\-\[\]\"'(){}<>.:/](?: |$)")
 # Fields that hold an address list "a, b, c" (X-Forwarded-For chains, upstream lists).
 _XFF_FIELDS = ("http_x_forwarded_for", "proxy_add_x_forwarded_for")
 # Derived from `request` (only when the format does not carry the field itself).
@@ -455,9 +458,12 @@ def _field_pattern(elements: Sequence[Element], index: int, mode: Mode, escape: 
         stop = " "
     elif stop is None or field.name in _FREE_TEXT:  # free text, or two fields back to back: shortest reading
         return ".*?"
+    if isinstance(nxt, Lit) and _SEPARATOR.match(nxt.text):
+        return ".*?"  # ' | '-style columns (Bitbucket): a value may hold blanks, up to the separator
     s = _class_escape(stop)
     if field.name in _XFF_FIELDS or field.name.startswith("upstream_"):
-        return f"[^{s}]*(?:(?:, | : )[^{s}]*)*"
+        # items never hold a comma, so "a, b c" reads as the chain "a, b" and then c, not "a," and "b c"
+        return f"[^{s},]*(?:(?:, ?| : )[^{s},]*)*"
     if stop == ":":
         return "[^ ]*"  # greedy: an IPv6 host keeps its colons, the last ':' starts the port
     return f"[^{s}]*"
