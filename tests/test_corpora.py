@@ -16,8 +16,8 @@ listed in EXCLUDED with the reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
