@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import sys
+import warnings
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -176,14 +177,28 @@ def with_row_digests(events: pl.DataFrame) -> pl.DataFrame:
 
     SHA-256 runs inside polars (the polars-hash plugin, Rust's sha2), so no Python call per row.
     ``verify`` recomputes every digest with a second implementation (OpenSSL via hashlib, see
-    row_digests) and tests pin the two to each other, so a fault in either is caught.
+    row_digests) and tests pin the two to each other, so a fault in either is caught. Should the
+    plugin be missing or refuse this polars build, the same digests come from hashlib, only slower.
     """
-    import polars_hash as plh
+    base = events.drop("row_digest", strict=False)
+    try:
+        import polars_hash as plh
 
-    digest = plh.col("canonical").chash.sha2_256().alias("row_digest")
-    lazy = events.lazy().drop("row_digest", strict=False)
-    digests = lazy.select(canonical_text_expr(events.drop("row_digest", strict=False).schema)).select(digest)
-    return pl.concat([lazy, digests], how="horizontal").select(EVENT_COLUMNS).collect()
+        digest = plh.col("canonical").chash.sha2_256().alias("row_digest")
+        digests = base.lazy().select(canonical_text_expr(base.schema)).select(digest).collect()["row_digest"]
+    except (ImportError, pl.exceptions.PolarsError) as exc:
+        _warn_slow_digests(exc)
+        digests = row_digests(base)
+    return base.with_columns(digests.alias("row_digest")).select(EVENT_COLUMNS)
+
+
+def _warn_slow_digests(exc: BaseException) -> None:
+    # the warnings registry shows a given message once per run, not once per batch
+    warnings.warn(
+        f"polars-hash is unavailable ({exc}); row digests are computed with hashlib (same values, slower)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def row_digests_binary(events: pl.DataFrame) -> list[bytes]:

@@ -4,11 +4,13 @@ re-verifier's own code following only the documented definition must agree on ev
 from __future__ import annotations
 
 import hashlib
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -127,3 +129,19 @@ def test_merkle_root_matches_the_documented_tree() -> None:
     assert len(leaves) == 3
     top = hashlib.sha256(hashlib.sha256(leaves[0] + leaves[1]).digest() + leaves[2]).hexdigest()
     assert merkle_root([d.hex() for d in digests]) == top
+
+
+def test_digests_without_the_plugin_are_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A polars build the plugin does not load with must cost speed, never different digests."""
+    rows = []
+    for i in range(3):
+        row: dict[str, Any] = {f.name: None for f in EVENT_FIELDS}
+        row.update(ts=datetime(2024, 3, 1, i, tzinfo=UTC), source="s", src_sha256="0" * 64, line_no=i, byte_offset=i)
+        row.update(action="order.view", outcome="success", order_ids=["O1", None], row_digest="")
+        rows.append(row)
+    frame = pl.from_arrow(pa.Table.from_pylist(rows, schema=EVENT_SCHEMA))  # type: ignore[assignment]
+    fast = with_row_digests(frame)["row_digest"].to_list()
+    monkeypatch.setitem(sys.modules, "polars_hash", None)  # import fails as if not installed
+    with pytest.warns(RuntimeWarning, match="hashlib"):
+        slow = with_row_digests(frame)["row_digest"].to_list()
+    assert slow == fast == [reference_digest(r) for r in rows]
