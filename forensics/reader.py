@@ -80,27 +80,9 @@ class LineBlock:
     undecodable: pl.DataFrame  # line_no, byte_offset, raw, reason
 
 
-class _HashingReader(io.RawIOBase):
-    """Hashes the bytes as given while a decompressor reads them."""
-
-    def __init__(self, fh: BinaryIO, stats: ReadStats) -> None:
-        self._fh = fh
-        self._stats = stats
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        data = self._fh.read(len(buffer))
-        n = len(data)
-        buffer[:n] = data
-        if n:
-            self._stats.raw_update(data)
-        return n
-
-
 class _HashingFile(io.RawIOBase):
-    """A plain file read in large pieces, each hashed as it passes (no intermediate copy)."""
+    """A file whose bytes are hashed as they pass. A plain file is read through read() in large
+    pieces (no intermediate copy); a decompressor reads through readinto()."""
 
     def __init__(self, fh: BinaryIO, stats: ReadStats) -> None:
         self._fh = fh
@@ -114,6 +96,11 @@ class _HashingFile(io.RawIOBase):
         if data:
             self._stats.raw_update(data)
         return data
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
     def close(self) -> None:
         self._fh.close()
@@ -144,7 +131,7 @@ def _open_stream(path: Path, stats: ReadStats) -> IO[bytes]:
     fh = path.open("rb")
     if compression == "none":
         return _HashingFile(fh, stats)  # type: ignore[return-value]
-    hashing = io.BufferedReader(_HashingReader(fh, stats), buffer_size=1 << 20)
+    hashing = io.BufferedReader(_HashingFile(fh, stats), buffer_size=1 << 20)
     if compression == "gzip":
         return gzip.GzipFile(fileobj=hashing)  # type: ignore[return-value]  # reads concatenated members too
     if compression == "bz2":

@@ -7,25 +7,25 @@ import json
 import polars as pl
 
 from forensics.formats.accesslog import NGINX
-from forensics.formats.base import FormatOptions
+from forensics.formats.base import FormatOptions, ParseResult
+
+
+def _result(fmt: str, line: str) -> ParseResult:
+    parser = NGINX.parser(FormatOptions(source="t", path="t.log", log_format=fmt))
+    batch = pl.DataFrame(
+        {"line_no": [1], "byte_offset": [0], "raw": [line.encode()], "text": [line]},
+        schema={"line_no": pl.Int64, "byte_offset": pl.Int64, "raw": pl.Binary, "text": pl.String},
+    )
+    return parser.parse_lines(batch)
 
 
 def _events(fmt: str, line: str) -> pl.DataFrame:
-    parser = NGINX.parser(FormatOptions(source="t", path="t.log", log_format=fmt))
-    batch = pl.DataFrame(
-        {"line_no": [1], "byte_offset": [0], "raw": [line.encode()], "text": [line]},
-        schema={"line_no": pl.Int64, "byte_offset": pl.Int64, "raw": pl.Binary, "text": pl.String},
-    )
-    return parser.parse_lines(batch).events
+    return _result(fmt, line).events
 
 
 def _parse(fmt: str, line: str) -> pl.DataFrame:
-    parser = NGINX.parser(FormatOptions(source="t", path="t.log", log_format=fmt))
-    batch = pl.DataFrame(
-        {"line_no": [1], "byte_offset": [0], "raw": [line.encode()], "text": [line]},
-        schema={"line_no": pl.Int64, "byte_offset": pl.Int64, "raw": pl.Binary, "text": pl.String},
-    )
-    return parser.parse_lines(batch).quarantine
+    """The quarantine rows."""
+    return _result(fmt, line).quarantine
 
 
 def test_unquoted_xff_chain_followed_by_status() -> None:
