@@ -349,15 +349,19 @@ def _tolerant_custody(case: Case) -> list[dict[str, Any]]:
         return entries
 
 
-def append_custody(case: Case, action: str, details: dict[str, Any]) -> dict[str, Any]:
-    """Append one hash-chained entry. The log is only ever appended to."""
+def append_custody(case: Case, action: str, details: dict[str, Any], command_line: str | None = None) -> dict[str, Any]:
+    """Append one hash-chained entry. The log is only ever appended to.
+
+    command_line: what to record as the command (default: this process's command line)."""
     entries = read_custody(case)
     prev = entries[-1]["hash"] if entries else GENESIS
+    if command_line is None and sys.argv and "forensics" in sys.argv[0]:
+        command_line = " ".join(["forensics", *sys.argv[1:]])
     entry: dict[str, Any] = {
         "seq": len(entries) + 1,
         "at": now_iso(),
         "action": action,
-        "command": " ".join(["forensics", *sys.argv[1:]]) if sys.argv and "forensics" in sys.argv[0] else None,
+        "command": command_line,
         "user": os.environ.get("USER") or os.environ.get("LOGNAME"),
         "host": os.uname().nodename,
         "tool_version": __version__,

@@ -208,6 +208,7 @@ def _ingest_jobs(case: Case, jobs: list[tuple[Path, IngestOptions]], command: di
     known = {i["sha256"] for i in manifest.get("inputs", [])}
     batch: list[_Stored] = []
     last_seal = time.monotonic()
+    sealer = _Sealer(case, manifest, command)
     try:
         for path, opts in jobs:
             file_report, stored = ingest_file(case, path, opts, known)
@@ -218,30 +219,43 @@ def _ingest_jobs(case: Case, jobs: list[tuple[Path, IngestOptions]], command: di
             batch.append(stored)
             if time.monotonic() - last_seal >= SEAL_EVERY_SECONDS:
                 ready, batch = batch, []
-                _seal(case, manifest, ready, command)
+                sealer.seal(ready)
                 last_seal = time.monotonic()
     finally:
         if batch:
-            _seal(case, manifest, batch, command)
+            sealer.seal(batch)
     if any(not f.skipped_duplicate for f in report.files):
         write_catalog(case)
     return report
 
 
-def _seal(case: Case, manifest: dict[str, Any], batch: list[_Stored], command: dict[str, Any]) -> None:
-    for stored in batch:
-        manifest.setdefault("inputs", []).append(stored.entry)
-        manifest.setdefault("outputs", []).extend(stored.stager.commit())
-    write_manifest(case, manifest)
-    append_custody(
-        case,
-        "ingest",
-        {
-            **command,
-            "inputs": [{k: s.entry[k] for k in ("path", "sha256", "sm3", "events", "quarantined")} for s in batch],
-            "manifest_sha256": manifest_seal(manifest),
-        },
-    )
+@dataclass
+class _Sealer:
+    """Moves staged files into the case and seals them: manifest rewritten, one custody entry per batch.
+
+    The first entry of a run records the command (its paths can be thousands of shell-expanded files);
+    later entries of the same run point back to it instead of repeating it."""
+
+    case: Case
+    manifest: dict[str, Any]
+    command: dict[str, Any]
+    first_seq: int | None = None
+
+    def seal(self, batch: list[_Stored]) -> None:
+        for stored in batch:
+            self.manifest.setdefault("inputs", []).append(stored.entry)
+            self.manifest.setdefault("outputs", []).extend(stored.stager.commit())
+        write_manifest(self.case, self.manifest)
+        inputs = [{k: s.entry[k] for k in ("path", "sha256", "sm3", "events", "quarantined")} for s in batch]
+        if self.first_seq is None:
+            details, command_line = dict(self.command), None
+        else:
+            details = {"continues_seq": self.first_seq}
+            command_line = f"(the command of custody entry {self.first_seq}, continued)"
+        details |= {"inputs": inputs, "manifest_sha256": manifest_seal(self.manifest)}
+        entry = append_custody(self.case, "ingest", details, command_line=command_line)
+        if self.first_seq is None:
+            self.first_seq = int(entry["seq"])
 
 
 def ingest_file(case: Case, path: Path, options: IngestOptions, known: set[str]) -> tuple[FileReport, _Stored | None]:

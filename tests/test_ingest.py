@@ -297,6 +297,11 @@ def test_many_files_are_sealed_in_batches(
     sealed = [i["path"] for e in ingests for i in e["details"]["inputs"]]
     assert sealed == [str(p) for p in paths]
     assert [i["path"] for i in case.manifest()["inputs"]] == [str(p) for p in paths]
+    # the command (here 12 paths; in a real dump thousands) is recorded once per run, not per batch
+    assert ingests[0]["details"]["paths"] == [str(p) for p in paths]
+    for later in ingests[1:]:
+        assert "paths" not in later["details"] and later["details"]["continues_seq"] == ingests[0]["seq"]
+        assert later["command"] == f"(the command of custody entry {ingests[0]['seq']}, continued)"
     assert verify_case(case).ok
 
 
