@@ -7,12 +7,16 @@ anything reaches the case. A file whose SHA-256 is already in the case is skippe
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import os
 import re
 import shutil
+import signal
+import threading
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -218,12 +222,11 @@ def _ingest_jobs(case: Case, jobs: list[tuple[Path, IngestOptions]], command: di
             known.add(stored.entry["sha256"])
             batch.append(stored)
             if time.monotonic() - last_seal >= SEAL_EVERY_SECONDS:
-                ready, batch = batch, []
-                sealer.seal(ready)
+                sealer.seal(batch)
+                batch = []
                 last_seal = time.monotonic()
     finally:
-        if batch:
-            sealer.seal(batch)
+        sealer.seal(batch)  # what finished before a failure or Ctrl-C; a no-op after a failed seal
     if any(not f.skipped_duplicate for f in report.files):
         write_catalog(case)
     return report
@@ -233,8 +236,11 @@ def _ingest_jobs(case: Case, jobs: list[tuple[Path, IngestOptions]], command: di
 class _Sealer:
     """Moves staged files into the case and seals them: manifest rewritten, one custody entry per batch.
 
-    The first entry of a run records the command (its paths can be thousands of shell-expanded files);
-    later entries of the same run point back to it instead of repeating it."""
+    A seal is all or nothing: Ctrl-C is held back until it is done, and if moving a file, writing the
+    manifest or appending the custody entry fails, the files go back to staging and the manifest is
+    restored, so the case never holds a Parquet file its manifest does not list. The first entry of a
+    run records the command (its paths can be thousands of shell-expanded files); later entries of
+    the same run point back to it instead of repeating it."""
 
     case: Case
     manifest: dict[str, Any]
@@ -242,10 +248,38 @@ class _Sealer:
     first_seq: int | None = None
 
     def seal(self, batch: list[_Stored]) -> None:
-        for stored in batch:
-            self.manifest.setdefault("inputs", []).append(stored.entry)
-            self.manifest.setdefault("outputs", []).extend(stored.stager.commit())
-        write_manifest(self.case, self.manifest)
+        if not batch:
+            return
+        try:
+            with _interrupts_held():
+                self._seal_all_or_nothing(batch)
+        finally:
+            for stored in batch:
+                stored.stager.discard()  # staging folders: empty after a seal, dropped after a failed one
+
+    def _seal_all_or_nothing(self, batch: list[_Stored]) -> None:
+        inputs_before = len(self.manifest.get("inputs", []))
+        outputs_before = len(self.manifest.get("outputs", []))
+        manifest_before = self.case.manifest_path.read_bytes() if self.case.manifest_path.exists() else None
+        committed: list[_Stored] = []
+        try:
+            for stored in batch:
+                outputs = stored.stager.commit()
+                committed.append(stored)
+                self.manifest.setdefault("inputs", []).append(stored.entry)
+                self.manifest.setdefault("outputs", []).extend(outputs)
+            write_manifest(self.case, self.manifest)
+            self._append_custody(batch)
+        except BaseException:
+            for stored in reversed(committed):
+                stored.stager.uncommit()
+            del self.manifest.setdefault("inputs", [])[inputs_before:]
+            del self.manifest.setdefault("outputs", [])[outputs_before:]
+            if manifest_before is not None:
+                _restore(self.case.manifest_path, manifest_before)
+            raise
+
+    def _append_custody(self, batch: list[_Stored]) -> None:
         inputs = [{k: s.entry[k] for k in ("path", "sha256", "sm3", "events", "quarantined")} for s in batch]
         if self.first_seq is None:
             details, command_line = dict(self.command), None
@@ -256,6 +290,32 @@ class _Sealer:
         entry = append_custody(self.case, "ingest", details, command_line=command_line)
         if self.first_seq is None:
             self.first_seq = int(entry["seq"])
+
+
+def _restore(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".restore")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back until the block is done, then raise it: sealing is not cut in half."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    except ValueError:  # not in the main interpreter thread after all
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received:
+            raise KeyboardInterrupt
 
 
 def ingest_file(case: Case, path: Path, options: IngestOptions, known: set[str]) -> tuple[FileReport, _Stored | None]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from forensics.custody import hash_file
+from forensics.errors import ForensicsError
 from forensics.schema import EVENT_COLUMNS, EVENT_SCHEMA, QUARANTINE_COLUMNS
 
 
@@ -38,6 +39,7 @@ class StagedOutput:
     path: Path  # final path relative to the case root
     kind: str  # events | quarantine
     rows: int
+    entry: dict[str, object] = field(default_factory=dict)  # manifest entry, hashes taken when written
 
 
 @dataclass
@@ -67,45 +69,62 @@ class Stager:
         dated = events.with_columns(pl.col("ts").dt.date().cast(pl.String).alias("_date"))
         for (day,), part in dated.group_by("_date", maintain_order=True):
             rel = Path("events") / f"source={self.source}" / f"date={day}" / self._next_name()
-            self._write(rel, part.drop("_date").select(EVENT_COLUMNS))
-            self.outputs.append(StagedOutput(rel, "events", part.height))
+            self._write(rel, "events", part.drop("_date").select(EVENT_COLUMNS))
 
     def write_quarantine(self, rows: pl.DataFrame) -> None:
         if rows.height == 0:
             return
         rel = Path("quarantine") / f"source={self.source}" / self._next_name()
-        self._write(rel, rows.select(QUARANTINE_COLUMNS).cast({"raw": pl.Binary, "line_no": pl.Int64}))
-        self.outputs.append(StagedOutput(rel, "quarantine", rows.height))
+        self._write(rel, "quarantine", rows.select(QUARANTINE_COLUMNS).cast({"raw": pl.Binary, "line_no": pl.Int64}))
 
-    def _write(self, rel: Path, frame: pl.DataFrame) -> None:
+    def _write(self, rel: Path, kind: str, frame: pl.DataFrame) -> None:
         # polars' writer is multi-threaded and skips the Arrow conversion; zstd level 1 costs a
         # little size for a lot of speed on the wide attrs column.
         target = self.staging / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        frame.write_parquet(target, compression="zstd", compression_level=1, statistics=True)
+        try:
+            frame.write_parquet(target, compression="zstd", compression_level=1, statistics=True)
+        except pl.exceptions.PolarsError as exc:  # a full disk surfaces as polars' ComputeError
+            raise ForensicsError(
+                f"{target}: cannot write Parquet ({exc}); the input in progress was discarded"
+            ) from exc
+        # hashed now, on the store thread, so sealing only has to rename files
+        h = hash_file(target)
+        entry: dict[str, object] = {
+            "path": rel.as_posix(),
+            "kind": kind,
+            "rows": frame.height,
+            "bytes": h.size,
+            "sha256": h.sha256,
+            "sm3": h.sm3,
+            "input_sha256": self.src_sha256,
+        }
+        self.outputs.append(StagedOutput(rel, kind, frame.height, entry))
 
     def commit(self) -> list[dict[str, object]]:
-        """Move staged files into the case; return manifest output entries with their hashes."""
-        entries: list[dict[str, object]] = []
-        for out in self.outputs:
-            src = self.staging / out.path
+        """Move the staged files into the case, all or none; return their manifest entries."""
+        moved: list[StagedOutput] = []
+        try:
+            for out in self.outputs:
+                dst = self.case_root / out.path
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                (self.staging / out.path).replace(dst)
+                moved.append(out)
+        except BaseException:
+            self._move_back(moved)
+            raise
+        return [dict(out.entry) for out in self.outputs]
+
+    def uncommit(self) -> None:
+        """Undo commit(): the files go back to staging (sealing them failed)."""
+        self._move_back(self.outputs)
+
+    def _move_back(self, outputs: list[StagedOutput]) -> None:
+        for out in outputs:
             dst = self.case_root / out.path
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            h = hash_file(src)
-            src.replace(dst)
-            entries.append(
-                {
-                    "path": out.path.as_posix(),
-                    "kind": out.kind,
-                    "rows": out.rows,
-                    "bytes": h.size,
-                    "sha256": h.sha256,
-                    "sm3": h.sm3,
-                    "input_sha256": self.src_sha256,
-                }
-            )
-        self.discard()
-        return entries
+            if dst.exists():
+                (self.staging / out.path).parent.mkdir(parents=True, exist_ok=True)
+                dst.replace(self.staging / out.path)
 
     def discard(self) -> None:
         shutil.rmtree(self.staging, ignore_errors=True)

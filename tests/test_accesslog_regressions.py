@@ -6,7 +6,7 @@ import json
 
 import polars as pl
 
-from forensics.formats.accesslog import NGINX
+from forensics.formats.accesslog import APACHE, NGINX
 from forensics.formats.base import FormatOptions, ParseResult
 
 
@@ -37,3 +37,47 @@ def test_unquoted_xff_chain_followed_by_status() -> None:
     events = _events(fmt, line)
     assert events["status"].to_list() == [100]
     assert json.loads(events["attrs"][0])["proxy_add_x_forwarded_for"] == "0.0.0.0, 10.1.2.3"
+
+
+BITBUCKET_LIKE = "%h | %u | %t | %>s"
+
+
+def test_a_separator_column_never_swallows_the_next_column() -> None:
+    """' | ' columns: a line with one column too many is refused, not read with ' | ' inside a value."""
+    parser = APACHE.parser(FormatOptions(source="t", path="t.log", log_format=BITBUCKET_LIKE))
+    lines = [
+        "1.2.3.4 | alice | bob | [01/Jan/2024:00:00:00 +0000] | 200",
+        "1.2.3.4 | alice smith | [01/Jan/2024:00:00:00 +0000] | 200",
+    ]
+    batch = pl.DataFrame(
+        {"line_no": [1, 2], "byte_offset": [0, 60], "raw": [x.encode() for x in lines], "text": lines},
+        schema={"line_no": pl.Int64, "byte_offset": pl.Int64, "raw": pl.Binary, "text": pl.String},
+    )
+    result = parser.parse_lines(batch)
+    assert result.events["actor_id"].to_list() == ["alice smith"]
+    assert result.quarantine["line_no"].to_list() == [1]
+    assert result.quarantine["reason"][0] == "line does not match log format (expected '[' at column 19)"
+
+
+def test_separator_columns_cannot_reach_across_a_separator() -> None:
+    """Each ' | ' column's pattern stops at its separator. A lazy '.*?' per column could reach across
+    them, which made a bad line with many columns backtrack polynomially (30 s for 380 bytes)."""
+    import re
+
+    from forensics.formats.accesslog import _field_pattern, compile_log_format
+
+    fmt = '%h | %{protocol}n | %{request_id}n | %u | %t | "%r" | %>s | %{labels}n | %{ms}T | %{session}n |'
+    cf = compile_log_format(fmt, "apache")
+    separated = [i for i, e in enumerate(cf.elements) if getattr(e, "name", None) in ("note_labels", "remote_user")]
+    assert len(separated) == 2
+    for i in separated:
+        pattern = re.compile(_field_pattern(cf.elements, i, "strict", cf.escape))
+        assert pattern.fullmatch("refs, cache:hit")  # blanks and commas are fine
+        assert pattern.fullmatch("refs | cache:hit") is None  # the separator is not
+    parser = APACHE.parser(FormatOptions(source="t", path="t.log", log_format=fmt))
+    line = '1.2.3.4 | https | r1 | u | [01/Jan/2024:00:00:00 +0000] | "GET / HTTP/1.1" | ' + " | ".join(["1"] * 60)
+    batch = pl.DataFrame(
+        {"line_no": [1], "byte_offset": [0], "raw": [(line + " |x").encode()], "text": [line + " |x"]},
+        schema={"line_no": pl.Int64, "byte_offset": pl.Int64, "raw": pl.Binary, "text": pl.String},
+    )
+    assert parser.parse_lines(batch).quarantine.height == 1

@@ -147,3 +147,21 @@ def test_disk_full_mid_ingest_is_one_clear_line_not_a_traceback(
     assert "No space left on device" in err and "case is unchanged" in err
     assert "Traceback" not in out + err
     assert not list((tmp_path / "case").rglob("*.parquet"))
+
+
+def test_disk_full_inside_the_parquet_writer_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """polars reports a full disk as ComputeError, not OSError: still one line, exit 1."""
+    import polars as pl
+
+    def full(self: pl.DataFrame, *args: object, **kwargs: object) -> None:
+        raise pl.exceptions.ComputeError("parquet: underlying IO error: No space left on device (os error 28)")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", full)
+    log = tmp_path / "access.log"
+    log.write_text('1.2.3.4 - - [01/Mar/2024:10:00:00 +0800] "GET / HTTP/1.1" 200 5 "-" "ua"\n')
+    assert run("init", str(tmp_path / "case"))[0] == 0
+    code, out, err = run("ingest", str(tmp_path / "case"), str(log), "--format", "nginx")
+    assert code == 1
+    assert "cannot write Parquet" in err and "No space left on device" in err and "discarded" in err
+    assert "Traceback" not in out + err
+    assert not list((tmp_path / "case").rglob("*.parquet"))

@@ -330,3 +330,47 @@ def test_files_done_before_an_interrupt_are_sealed_and_the_rest_leave_nothing(
     assert [i["path"] for i in case.manifest()["inputs"]] == [str(p) for p in paths[:3]]
     assert not (case.root / ".staging").exists()
     assert verify_case(case).ok
+
+
+@pytest.mark.parametrize("failing", ["commit", "manifest", "custody"])
+def test_a_failed_seal_leaves_no_unlisted_parquet(
+    case: Case, tiny_format: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    """Sealing a batch is all or nothing: if moving the second file, writing the manifest or appending
+    the custody entry fails, the files go back to staging and the manifest is as it was."""
+    import forensics.ingest
+    from forensics.custody import verify_case
+    from forensics.store import Stager
+
+    monkeypatch.setattr(forensics.ingest, "SEAL_EVERY_SECONDS", 3600.0)
+    first = _write(tmp_path, "first.log", b"2024-03-01T09:00:00Z zed order.view\n")
+    ingest_paths(case, [first], IngestOptions(format=tiny_format, source="app"))  # an earlier, sealed input
+    manifest_before = case.manifest_path.read_bytes()
+    custody_before = case.custody_path.read_bytes()
+    parquet_before = sorted(case.root.rglob("*.parquet"))
+    paths = [_write(tmp_path, f"app.log.{i}", f"2024-03-01T10:00:0{i}Z u{i} order.view\n".encode()) for i in range(2)]
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    if failing == "commit":
+        original, calls = Stager.commit, {"n": 0}
+
+        def commit(self: Stager) -> list[dict[str, object]]:
+            calls["n"] += 1
+            if calls["n"] == 2:
+                boom()
+            return original(self)
+
+        monkeypatch.setattr(Stager, "commit", commit)
+    elif failing == "manifest":
+        monkeypatch.setattr(forensics.ingest, "write_manifest", boom)
+    else:
+        monkeypatch.setattr(forensics.ingest, "append_custody", boom)
+    with pytest.raises(OSError, match="No space"):
+        ingest_paths(case, paths, IngestOptions(format=tiny_format, source="app"))
+    assert sorted(case.root.rglob("*.parquet")) == parquet_before
+    assert case.manifest_path.read_bytes() == manifest_before
+    assert case.custody_path.read_bytes() == custody_before
+    assert not (case.root / ".staging").exists()
+    assert verify_case(case).ok

@@ -82,6 +82,12 @@ _FREE_TEXT = frozenset({"request", "http_user_agent", "http_referer", "request_u
 # A literal that starts with a column separator, like Bitbucket's ' | ': a punctuation mark between
 # blanks that is not part of the common formats' own layout ('-' placeholders, brackets, quotes).
 _SEPARATOR = re.compile(r" +[^\w\s\-\[\]\"'(){}<>.:/](?: |$)")
+
+
+def _separator(element: Element | None) -> str | None:
+    """The column separator a literal starts with (' | ' of ' | ['), or None."""
+    m = _SEPARATOR.match(element.text) if isinstance(element, Lit) else None
+    return m.group(0) if m else None
 # Fields that hold an address list "a, b, c" (X-Forwarded-For chains, upstream lists).
 _XFF_FIELDS = ("http_x_forwarded_for", "proxy_add_x_forwarded_for")
 # Derived from `request` (only when the format does not carry the field itself).
@@ -458,8 +464,11 @@ def _field_pattern(elements: Sequence[Element], index: int, mode: Mode, escape: 
         stop = " "
     elif stop is None or field.name in _FREE_TEXT:  # free text, or two fields back to back: shortest reading
         return ".*?"
-    if isinstance(nxt, Lit) and _SEPARATOR.match(nxt.text):
-        return ".*?"  # ' | '-style columns (Bitbucket): a value may hold blanks, up to the separator
+    sep = _separator(nxt)
+    if sep is not None:
+        # ' | '-style columns (Bitbucket): a value may hold blanks but never the separator's mark, so
+        # a line with an extra column is refused rather than read across it, and matching stays linear
+        return f"[^{_class_escape(sep.strip())}]*?"
     s = _class_escape(stop)
     if field.name in _XFF_FIELDS or field.name.startswith("upstream_"):
         # items never hold a comma, so "a, b c" reads as the chain "a, b" and then c, not "a," and "b c"
@@ -575,6 +584,11 @@ def _diagnose(cf: CompiledFormat, text: str) -> str:
             if end < 0:
                 return f"truncated line: unterminated quoted field {e.name}"
             pos = end
+            continue
+        sep = _separator(elements[i + 1] if i + 1 < len(elements) else None)
+        if sep is not None:  # the field runs to its separator (its lazy pattern would match nothing)
+            found = text.find(sep.rstrip(), pos)
+            pos = found if found >= 0 else len(text)
             continue
         m = re.compile(_field_pattern(elements, i, "fast", cf.escape)).match(text, pos)
         pos = m.end() if m else pos
