@@ -222,8 +222,7 @@ def _ingest_jobs(case: Case, jobs: list[tuple[Path, IngestOptions]], command: di
             known.add(stored.entry["sha256"])
             batch.append(stored)
             if time.monotonic() - last_seal >= SEAL_EVERY_SECONDS:
-                sealer.seal(batch)
-                batch = []
+                sealer.seal(batch)  # empties batch
                 last_seal = time.monotonic()
     finally:
         sealer.seal(batch)  # what finished before a failure or Ctrl-C; a no-op after a failed seal
@@ -248,14 +247,18 @@ class _Sealer:
     first_seq: int | None = None
 
     def seal(self, batch: list[_Stored]) -> None:
+        """Seal the batch and empty it, whether the seal succeeds or fails: either way there is
+        nothing left to seal (a failed seal's files are dropped), so a caller's retry is a no-op."""
         if not batch:
             return
+        stagers = [stored.stager for stored in batch]
         try:
             with _interrupts_held():
                 self._seal_all_or_nothing(batch)
         finally:
-            for stored in batch:
-                stored.stager.discard()  # staging folders: empty after a seal, dropped after a failed one
+            batch.clear()
+            for stager in stagers:
+                stager.discard()  # staging folders: empty after a seal, dropped after a failed one
 
     def _seal_all_or_nothing(self, batch: list[_Stored]) -> None:
         inputs_before = len(self.manifest.get("inputs", []))

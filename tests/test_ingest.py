@@ -374,3 +374,30 @@ def test_a_failed_seal_leaves_no_unlisted_parquet(
     assert case.custody_path.read_bytes() == custody_before
     assert not (case.root / ".staging").exists()
     assert verify_case(case).ok
+
+
+def test_ctrl_c_during_a_seal_is_held_until_the_seal_is_done(
+    case: Case, tiny_format: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real SIGINT arriving while a batch is sealed: the seal completes, once, then Ctrl-C stops the run."""
+    import os
+    import signal
+
+    import forensics.ingest
+    from forensics.custody import read_custody, verify_case
+
+    monkeypatch.setattr(forensics.ingest, "SEAL_EVERY_SECONDS", 0.0)  # seal after every file
+    paths = [_write(tmp_path, f"app.log.{i}", f"2024-03-01T10:00:0{i}Z u{i} order.view\n".encode()) for i in range(3)]
+    original = forensics.ingest.write_manifest
+
+    def manifest_then_ctrl_c(*args: object, **kwargs: object) -> None:
+        original(*args, **kwargs)  # type: ignore[arg-type]
+        os.kill(os.getpid(), signal.SIGINT)  # arrives in the middle of the seal
+
+    monkeypatch.setattr(forensics.ingest, "write_manifest", manifest_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_paths(case, paths, IngestOptions(format=tiny_format, source="app"))
+    assert [i["path"] for i in case.manifest()["inputs"]] == [str(paths[0])]
+    assert len([e for e in read_custody(case) if e["action"] == "ingest"]) == 1
+    assert not (case.root / ".staging").exists()
+    assert verify_case(case).ok

@@ -88,6 +88,8 @@ def _separator(element: Element | None) -> str | None:
     """The column separator a literal starts with (' | ' of ' | ['), or None."""
     m = _SEPARATOR.match(element.text) if isinstance(element, Lit) else None
     return m.group(0) if m else None
+
+
 # Fields that hold an address list "a, b, c" (X-Forwarded-For chains, upstream lists).
 _XFF_FIELDS = ("http_x_forwarded_for", "proxy_add_x_forwarded_for")
 # Derived from `request` (only when the format does not carry the field itself).
