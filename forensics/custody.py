@@ -283,7 +283,10 @@ def manifest_text(data: dict[str, Any]) -> str:
 
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    with tmp.open("wb") as fh:
+        fh.write(text.encode("utf-8"))
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
@@ -369,8 +372,10 @@ def append_custody(case: Case, action: str, details: dict[str, Any], command_lin
         "prev_hash": prev,
     }
     entry["hash"] = _entry_hash(entry)
-    with case.custody_path.open("a", encoding="utf-8") as fh:
-        fh.write(canonical_json(entry) + "\n")
+    with case.custody_path.open("ab") as fh:
+        fh.write((canonical_json(entry) + "\n").encode("utf-8"))
+        fh.flush()
+        os.fsync(fh.fileno())  # on disk before anyone is told the step is done
     return entry
 
 

@@ -225,7 +225,12 @@ def _ingest_jobs(case: Case, jobs: list[tuple[Path, IngestOptions]], command: di
                 sealer.seal(batch)  # empties batch
                 last_seal = time.monotonic()
     finally:
-        sealer.seal(batch)  # what finished before a failure or Ctrl-C; a no-op after a failed seal
+        try:
+            sealer.seal(batch)  # what finished before a failure or Ctrl-C; seal() always empties batch
+        finally:
+            with _interrupts_held():
+                # anything still staged (a file interrupted between parsing and its batch) is not sealed
+                shutil.rmtree(case.root / ".staging", ignore_errors=True)
     if any(not f.skipped_duplicate for f in report.files):
         write_catalog(case)
     return report
@@ -264,6 +269,7 @@ class _Sealer:
         inputs_before = len(self.manifest.get("inputs", []))
         outputs_before = len(self.manifest.get("outputs", []))
         manifest_before = self.case.manifest_path.read_bytes() if self.case.manifest_path.exists() else None
+        custody_size = self.case.custody_path.stat().st_size if self.case.custody_path.exists() else 0
         committed: list[_Stored] = []
         try:
             for stored in batch:
@@ -280,6 +286,10 @@ class _Sealer:
             del self.manifest.setdefault("outputs", [])[outputs_before:]
             if manifest_before is not None:
                 _restore(self.case.manifest_path, manifest_before)
+            if self.case.custody_path.exists() and self.case.custody_path.stat().st_size > custody_size:
+                # an entry (or half of one, on a full disk) was appended for this batch: take it back,
+                # so the log ends with the entry that seals the restored manifest
+                os.truncate(self.case.custody_path, custody_size)
             raise
 
     def _append_custody(self, batch: list[_Stored]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import polars as pl
+import pytest
 
 from forensics.formats.accesslog import APACHE, NGINX
 from forensics.formats.base import FormatOptions, ParseResult
@@ -81,3 +82,52 @@ def test_separator_columns_cannot_reach_across_a_separator() -> None:
         schema={"line_no": pl.Int64, "byte_offset": pl.Int64, "raw": pl.Binary, "text": pl.String},
     )
     assert parser.parse_lines(batch).quarantine.height == 1
+
+
+@pytest.mark.parametrize(
+    ("flavor", "fmt", "line", "field", "value"),
+    [
+        # the separator's mark inside a value, without blanks around it, is data
+        (
+            "apache",
+            '%a | %u | %t | "%r" | %>s | %{X-Forwarded-For}i | %D',
+            '1.2.3.4 | alice | [01/Mar/2024:10:00:00 +0800] | "POST /x|y HTTP/2.0" | 404 | a|b | 1234',
+            "http_x_forwarded_for",
+            "a|b",
+        ),
+        (
+            "nginx",
+            '$remote_addr | $remote_user | [$time_local] | "$request" | $status | $http_x_trace',
+            '1.2.3.4 | a|b | [01/Mar/2024:10:00:00 +0800] | "-" | 404 | -',
+            "remote_user",
+            "a|b",
+        ),
+        # ' ?' glued to the next field is not a column separator
+        (
+            "nginx",
+            "$remote_addr [$time_local] $uri ?$args $status",
+            "1.2.3.4 [01/Mar/2024:10:00:00 +0800] /a?b ? 404",
+            "uri",
+            "/a?b",
+        ),
+        # an X-Forwarded-For chain ending in ', ' before a ' | ' column
+        (
+            "nginx",
+            "$remote_addr | $http_x_forwarded_for | [$time_local] | $status",
+            "1.2.3.4 | 1.1.1.1,  | [01/Mar/2024:10:00:00 +0800] | 200",
+            "http_x_forwarded_for",
+            "1.1.1.1, ",
+        ),
+    ],
+)
+def test_separator_rule_keeps_what_parsed_before(flavor: str, fmt: str, line: str, field: str, value: str) -> None:
+    """Lines the old first-blank rule read must still read the same (a review compared both on generated lines)."""
+    fmt_obj = APACHE if flavor == "apache" else NGINX
+    parser = fmt_obj.parser(FormatOptions(source="t", path="t.log", log_format=fmt))
+    batch = pl.DataFrame(
+        {"line_no": [1], "byte_offset": [0], "raw": [line.encode()], "text": [line]},
+        schema={"line_no": pl.Int64, "byte_offset": pl.Int64, "raw": pl.Binary, "text": pl.String},
+    )
+    result = parser.parse_lines(batch)
+    assert result.quarantine.height == 0, result.quarantine["reason"].to_list()
+    assert json.loads(result.events["attrs"][0])[field] == value

@@ -332,7 +332,7 @@ def test_files_done_before_an_interrupt_are_sealed_and_the_rest_leave_nothing(
     assert verify_case(case).ok
 
 
-@pytest.mark.parametrize("failing", ["commit", "manifest", "custody"])
+@pytest.mark.parametrize("failing", ["commit", "manifest", "custody", "custody_half_written", "custody_written"])
 def test_a_failed_seal_leaves_no_unlisted_parquet(
     case: Case, tiny_format: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
@@ -365,8 +365,20 @@ def test_a_failed_seal_leaves_no_unlisted_parquet(
         monkeypatch.setattr(Stager, "commit", commit)
     elif failing == "manifest":
         monkeypatch.setattr(forensics.ingest, "write_manifest", boom)
-    else:
+    elif failing == "custody":
         monkeypatch.setattr(forensics.ingest, "append_custody", boom)
+    else:
+        real_append = forensics.ingest.append_custody
+
+        def append_then_fail(*args: object, **kwargs: object) -> None:
+            if failing == "custody_written":
+                real_append(*args, **kwargs)  # type: ignore[arg-type]
+            else:  # a full disk: half an entry reaches the file
+                with case.custody_path.open("ab") as fh:
+                    fh.write(b'{"action":"ingest","det')
+            boom()
+
+        monkeypatch.setattr(forensics.ingest, "append_custody", append_then_fail)
     with pytest.raises(OSError, match="No space"):
         ingest_paths(case, paths, IngestOptions(format=tiny_format, source="app"))
     assert sorted(case.root.rglob("*.parquet")) == parquet_before

@@ -80,14 +80,18 @@ DEFAULT_PRESET = "combined"
 # Fields whose value is a free text that may contain spaces when written unquoted.
 _FREE_TEXT = frozenset({"request", "http_user_agent", "http_referer", "request_uri", "args", "query_string"})
 # A literal that starts with a column separator, like Bitbucket's ' | ': a punctuation mark between
-# blanks that is not part of the common formats' own layout ('-' placeholders, brackets, quotes).
-_SEPARATOR = re.compile(r" +[^\w\s\-\[\]\"'(){}<>.:/](?: |$)")
+# blanks (or blank + mark ending the format) that is not part of the common formats' own layout
+# ('-' placeholders, brackets, quotes, '?' before a query string glued to its field).
+_SEPARATOR = re.compile(r" +([^\w\s\-\[\]\"'(){}<>.:/])( |$)")
 
 
-def _separator(element: Element | None) -> str | None:
-    """The column separator a literal starts with (' | ' of ' | ['), or None."""
+def _separator_mark(elements: Sequence[Element], index: int) -> str | None:
+    """The separator's mark ('|' of ' | ') if the literal at index starts with a column separator."""
+    element = elements[index] if index < len(elements) else None
     m = _SEPARATOR.match(element.text) if isinstance(element, Lit) else None
-    return m.group(0) if m else None
+    if m is None or (m.group(2) == "" and index + 1 < len(elements)):
+        return None  # no separator, or a mark glued to the next field (' ?$args')
+    return m.group(1)
 
 
 # Fields that hold an address list "a, b, c" (X-Forwarded-For chains, upstream lists).
@@ -433,7 +437,7 @@ def _dedupe_names(elements: list[Element]) -> list[Element]:
 
 # ---- regex construction ---------------------------------------------------------------------
 
-Mode = Literal["fast", "strict", "lazy", "greedy"]
+Mode = Literal["fast", "strict", "lazy", "greedy", "diagnose"]
 
 
 def _field_pattern(elements: Sequence[Element], index: int, mode: Mode, escape: Escape) -> str:
@@ -466,15 +470,19 @@ def _field_pattern(elements: Sequence[Element], index: int, mode: Mode, escape: 
         stop = " "
     elif stop is None or field.name in _FREE_TEXT:  # free text, or two fields back to back: shortest reading
         return ".*?"
-    sep = _separator(nxt)
-    if sep is not None:
-        # ' | '-style columns (Bitbucket): a value may hold blanks but never the separator's mark, so
-        # a line with an extra column is refused rather than read across it, and matching stays linear
-        return f"[^{_class_escape(sep.strip())}]*?"
     s = _class_escape(stop)
     if field.name in _XFF_FIELDS or field.name.startswith("upstream_"):
         # items never hold a comma, so "a, b c" reads as the chain "a, b" and then c, not "a," and "b c"
         return f"[^{s},]*(?:(?:, ?| : )[^{s},]*)*"
+    mark = _separator_mark(elements, index + 1)
+    if mark is not None:
+        # ' | '-style columns (Bitbucket): a value may hold blanks ('refs, cache:hit') and the mark
+        # itself ('a|b'), but never the separator (the mark alone between blanks). So a line with an
+        # extra column is refused rather than read across it, and matching stays linear.
+        # Trailing blanks belong to the value only when the separator needs them back, which needs
+        # backtracking: _diagnose, walking forward without it, reads the value without them.
+        tail = "" if mode == "diagnose" else " *"
+        return f"[^ ]*(?: +(?:[^ {_class_escape(mark)}][^ ]*|{_rust_escape(mark)}[^ ]+))*{tail}"
     if stop == ":":
         return "[^ ]*"  # greedy: an IPv6 host keeps its colons, the last ':' starts the port
     return f"[^{s}]*"
@@ -587,12 +595,7 @@ def _diagnose(cf: CompiledFormat, text: str) -> str:
                 return f"truncated line: unterminated quoted field {e.name}"
             pos = end
             continue
-        sep = _separator(elements[i + 1] if i + 1 < len(elements) else None)
-        if sep is not None:  # the field runs to its separator (its lazy pattern would match nothing)
-            found = text.find(sep.rstrip(), pos)
-            pos = found if found >= 0 else len(text)
-            continue
-        m = re.compile(_field_pattern(elements, i, "fast", cf.escape)).match(text, pos)
+        m = re.compile(_field_pattern(elements, i, "diagnose", cf.escape)).match(text, pos)
         pos = m.end() if m else pos
     if pos < len(text):
         return f"line does not match log format (unexpected text at column {pos + 1} after the last field)"
