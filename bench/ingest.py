@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,16 @@ seq = "TRY_CAST(seq AS BIGINT)"
 '''
 
 
+def _write_lines(path: Path, n: int, rng: np.random.Generator, render: Callable[[int, int, int], str]) -> None:
+    """n lines, render(row number, index in its chunk, random second of the day) each, written in chunks."""
+    with _open(path) as fh:
+        chunk = 200_000
+        for start in range(0, n, chunk):
+            m = min(chunk, n - start)
+            secs = rng.integers(0, 86400, size=m)
+            fh.write("".join(render(start + i, i, int(secs[i])) + "\n" for i in range(m)).encode())
+
+
 def generate_nginx(path: Path, n: int, seed: int = 1) -> None:
     rng = np.random.default_rng(seed)
     ips = [f"10.{a}.{b}.{c}" for a, b, c in rng.integers(0, 255, size=(512, 3))]
@@ -57,51 +68,38 @@ def generate_nginx(path: Path, n: int, seed: int = 1) -> None:
         "okhttp/4.12.0",
     ]
     paths = ["/order/detail?id=", "/order/list?page=", "/api/v1/receiver?oid=", "/static/app.js?v="]
-    with _open(path) as fh:
-        chunk = 200_000
-        for start in range(0, n, chunk):
-            m = min(chunk, n - start)
-            secs = rng.integers(0, 86400, size=m)
-            lines = []
-            for i in range(m):
-                s = int(secs[i])
-                lines.append(
-                    f"{ips[i % 512]} - - [01/Mar/2024:{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d} +0800] "
-                    f'"GET {paths[i % 4]}{start + i} HTTP/1.1" {200 if i % 17 else 404} {(i * 37) % 50000} '
-                    f'"-" "{agents[i % 3]}"\n'
-                )
-            fh.write("".join(lines).encode())
+
+    def line(row: int, i: int, s: int) -> str:
+        return (
+            f"{ips[i % 512]} - - [01/Mar/2024:{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d} +0800] "
+            f'"GET {paths[i % 4]}{row} HTTP/1.1" {200 if i % 17 else 404} {(i * 37) % 50000} '
+            f'"-" "{agents[i % 3]}"'
+        )
+
+    _write_lines(path, n, rng, line)
 
 
 def generate_jsonl(path: Path, n: int, seed: int = 1) -> None:
-    rng = np.random.default_rng(seed)
     codes = ["LOGIN", "ORDER_LIST_QUERY", "ORDER_DETAIL_VIEW", "RECEIVER_INFO_DECRYPT", "EXPORT_TASK_CREATE"]
-    with _open(path) as fh:
-        chunk = 200_000
-        for start in range(0, n, chunk):
-            m = min(chunk, n - start)
-            secs = rng.integers(0, 86400, size=m)
-            rows = []
-            for i in range(m):
-                s = int(secs[i])
-                rows.append(
-                    json.dumps(
-                        {
-                            "log_id": f"L{start + i}",
-                            "seq": start + i,
-                            "node": f"mb-0{i % 4 + 1}",
-                            "shop_id": f"S{i % 3000}",
-                            "account": f"acct{i % 9000}",
-                            "op_code": codes[i % 5],
-                            "order_ids": [f"O{(start + i) * 7 % 10_000_000}"],
-                            "desensitized": i % 5 != 3,
-                            "client_ip": f"10.0.{i % 255}.{i % 7}",
-                            "result": "SUCCESS",
-                            "op_time": f"2024-03-01T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.123+08:00",
-                        }
-                    )
-                )
-            fh.write(("\n".join(rows) + "\n").encode())
+
+    def line(row: int, i: int, s: int) -> str:
+        return json.dumps(
+            {
+                "log_id": f"L{row}",
+                "seq": row,
+                "node": f"mb-0{i % 4 + 1}",
+                "shop_id": f"S{i % 3000}",
+                "account": f"acct{i % 9000}",
+                "op_code": codes[i % 5],
+                "order_ids": [f"O{row * 7 % 10_000_000}"],
+                "desensitized": i % 5 != 3,
+                "client_ip": f"10.0.{i % 255}.{i % 7}",
+                "result": "SUCCESS",
+                "op_time": f"2024-03-01T{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}.123+08:00",
+            }
+        )
+
+    _write_lines(path, n, np.random.default_rng(seed), line)
 
 
 _GZIP = False
