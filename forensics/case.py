@@ -3,12 +3,19 @@
 Layout (DESIGN.md):
     case.toml  case.duckdb  events/source=S/date=D/*.parquet  quarantine/source=S/*.parquet
     manifest.json  custody.log  raw/ (--preserve copies, content-addressed)  exhibits/
+    mappings/ (every mapping used, content-addressed)  .lock (while a writer runs)  .staging/ (per run)
+
+Dependencies run one way: case -> seal (hashing, manifest, custody log); custody (verify) -> case.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import threading
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +24,7 @@ import duckdb
 
 from forensics.errors import ForensicsError, UsageError
 from forensics.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
+from forensics.seal import append_custody, read_custody, write_manifest
 
 CASE_TOML_TEMPLATE = """\
 # case.toml: the matter this case folder is about. Every check reads its parameters from here
@@ -123,25 +131,27 @@ class Case:
     def connect(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with the case views, sandboxed to the case folder.
 
-        Views use absolute paths of this machine, so a case folder stays portable (case.duckdb,
-        for interactive use, holds relative ones). External access is switched off afterwards:
-        only the events and quarantine folders can be read, and nothing can be installed.
+        The views read exactly the Parquet files the manifest lists (never a glob: a file or a
+        symlinked folder slipped into events/ must not change a result), minus the outputs of
+        retracted inputs. case.duckdb is never consulted. External access is switched off
+        afterwards: only the listed files can be read, and nothing can be installed.
         """
+        manifest = self.manifest()
+        events, quarantine = listed_outputs(self, manifest)
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
         try:
-            con.execute(_events_view_sql(self.events_dir))
-            con.execute(_quarantine_view_sql(self.quarantine_dir))
+            con.execute(_events_view_sql([str(p) for p in events]))
+            con.execute(_quarantine_view_sql([str(p) for p in quarantine]))
         except duckdb.Error as exc:
             con.close()
             raise ForensicsError(
                 f"{self.root}: the stored events cannot be read ({exc}); run forensics verify"
             ) from exc
-        _load_inputs_and_runs(con, self)
+        _load_inputs_and_runs(con, self, manifest)
         # DuckDB allows its spill folder (<cwd>/.tmp) by default: point it inside the case instead.
         con.execute("SET temp_directory = $dir", {"dir": str((self.root / ".tmp").resolve())})
-        allowed = [str(self.events_dir.resolve()) + "/", str(self.quarantine_dir.resolve()) + "/"]
-        con.execute("SET allowed_directories = $dirs", {"dirs": allowed})
+        con.execute("SET allowed_paths = $files", {"files": [str(p) for p in [*events, *quarantine]]})
         con.execute("SET enable_external_access = false")
         con.execute("SET autoinstall_known_extensions = false")
         con.execute("SET autoload_known_extensions = false")
@@ -170,27 +180,72 @@ class Case:
             con.close()
 
 
-def _events_view_sql(events_dir: Path, relative: bool = False) -> str:
-    if not any(events_dir.glob("source=*/date=*/*.parquet")):
+def retracted_inputs(manifest: dict[str, Any]) -> set[tuple[str, int]]:
+    """(sha256, generation) of every input the user retracted (forensics retract)."""
+    return {
+        (str(i.get("sha256")), int(i.get("generation", 1)))
+        for i in manifest.get("inputs", [])
+        if isinstance(i, dict) and i.get("retracted")
+    }
+
+
+def listed_outputs(case: Case, manifest: dict[str, Any], *, relative: bool = False) -> tuple[list[Path], list[Path]]:
+    """The events and quarantine Parquet files the views read: the manifest's outputs, in order,
+    without those of retracted inputs. A listed path that leaves the case or passes through a
+    symlink is refused (DuckDB would follow it)."""
+    retracted = retracted_inputs(manifest)
+    root = case.root.resolve()
+    events: list[Path] = []
+    quarantine: list[Path] = []
+    for out in manifest.get("outputs", []):
+        key = (str(out.get("input_sha256")), int(out.get("generation", 1)))
+        if key in retracted:
+            continue
+        rel = Path(str(out.get("path")))
+        full = root / rel
+        if rel.is_absolute() or ".." in rel.parts or full.resolve() != full:
+            raise ForensicsError(
+                f"{case.root}: manifest output {rel} is a symlink or leaves the case; run forensics verify"
+            )
+        target = rel if relative else full
+        if out.get("kind") == "events":
+            events.append(target)
+        elif out.get("kind") == "quarantine":
+            quarantine.append(target)
+    return events, quarantine
+
+
+def _sql_list(paths: list[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _events_view_sql(files: list[str]) -> str:
+    if not files:
         cols = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in EVENT_SCHEMA)
         return f"CREATE OR REPLACE VIEW events AS SELECT {cols}, CAST(NULL AS DATE) AS date WHERE false"
-    pattern = "events/*/*/*.parquet" if relative else str(events_dir.resolve() / "*" / "*" / "*.parquet")
     return (
-        "CREATE OR REPLACE VIEW events AS SELECT * FROM read_parquet("
-        f"'{pattern}', hive_partitioning = true, hive_types = {{'source': VARCHAR, 'date': DATE}}, "
-        "union_by_name = true)"
+        f"CREATE OR REPLACE VIEW events AS SELECT * FROM read_parquet({_sql_list(files)}, "
+        "hive_partitioning = true, hive_types = {'source': VARCHAR, 'date': DATE}, union_by_name = true)"
     )
 
 
-def _quarantine_view_sql(quarantine_dir: Path, relative: bool = False) -> str:
-    if not any(quarantine_dir.glob("source=*/*.parquet")):
+def _quarantine_view_sql(files: list[str]) -> str:
+    if not files:
         cols = ", ".join(f"CAST(NULL AS {_duck_type(f.type)}) AS {f.name}" for f in QUARANTINE_SCHEMA)
         return f"CREATE OR REPLACE VIEW quarantine AS SELECT {cols} WHERE false"
-    pattern = "quarantine/*/*.parquet" if relative else str(quarantine_dir.resolve() / "*" / "*.parquet")
     return (
-        f"CREATE OR REPLACE VIEW quarantine AS SELECT * FROM read_parquet('{pattern}', "
+        f"CREATE OR REPLACE VIEW quarantine AS SELECT * FROM read_parquet({_sql_list(files)}, "
         "hive_partitioning = true, hive_types = {'source': VARCHAR})"
     )
+
+
+def catalog_view_sql(case: Case, manifest: dict[str, Any]) -> dict[str, str]:
+    """The view definitions case.duckdb must hold for this manifest (relative paths)."""
+    events, quarantine = listed_outputs(case, manifest, relative=True)
+    return {
+        "events": _events_view_sql([p.as_posix() for p in events]),
+        "quarantine": _quarantine_view_sql([p.as_posix() for p in quarantine]),
+    }
 
 
 def _duck_type(arrow_type: Any) -> str:
@@ -229,10 +284,11 @@ INPUT_COLUMNS = (
 )
 
 
-def _load_inputs_and_runs(con: duckdb.DuckDBPyConnection, case: Case) -> None:
+def _load_inputs_and_runs(con: duckdb.DuckDBPyConnection, case: Case, manifest: dict[str, Any]) -> None:
     import pyarrow as pa
 
-    inputs = case.manifest().get("inputs", [])
+    # a retracted input is no longer evidence of this case: it leaves the inputs table with its rows
+    inputs = [i for i in manifest.get("inputs", []) if not i.get("retracted")]
     table = pa.table({c: [None if i.get(c) is None else str(i.get(c)) for i in inputs] for c in INPUT_COLUMNS})
     con.register("_inputs_arrow", table)
     casts = ", ".join(
@@ -243,8 +299,6 @@ def _load_inputs_and_runs(con: duckdb.DuckDBPyConnection, case: Case) -> None:
     )
     con.execute(f"CREATE TABLE inputs AS SELECT {casts} FROM _inputs_arrow")
     con.unregister("_inputs_arrow")
-    from forensics.custody import read_custody
-
     runs = [
         {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in entry.items()}
         for entry in read_custody(case)
@@ -258,10 +312,10 @@ def _load_inputs_and_runs(con: duckdb.DuckDBPyConnection, case: Case) -> None:
 
 
 def write_catalog(case: Case) -> None:
-    """(Re)write case.duckdb with relative-path views, for `cd CASE && duckdb case.duckdb`."""
-    import contextlib
-    import os
+    """(Re)write case.duckdb with relative-path views, for `cd CASE && duckdb case.duckdb`.
 
+    A convenience only: forensics itself never reads it (connect() builds the views from the
+    manifest), and verify reports a catalog whose views differ from what the manifest implies."""
     tmp = case.db_path.with_suffix(".duckdb.tmp")
     tmp.unlink(missing_ok=True)
     con = duckdb.connect(str(tmp))
@@ -269,11 +323,43 @@ def write_catalog(case: Case) -> None:
         # DuckDB binds a view when it is created and resolves relative paths against the working
         # directory, so create the views from inside the case folder.
         with contextlib.chdir(case.root):
-            con.execute(_events_view_sql(case.events_dir, relative=True))
-            con.execute(_quarantine_view_sql(case.quarantine_dir, relative=True))
+            for sql in catalog_view_sql(case, case.manifest()).values():
+                con.execute(sql)
     finally:
         con.close()
     os.replace(tmp, case.db_path)
+
+
+def refresh_catalog(case: Case) -> None:
+    """write_catalog after a seal; the catalog is a convenience, so failing to write it is not fatal
+    (verify then reports it stale)."""
+    with contextlib.suppress(duckdb.Error, OSError, ForensicsError):
+        write_catalog(case)
+
+
+def stored_catalog_sql(case: Case) -> dict[str, str] | None:
+    """The view definitions case.duckdb holds now (None when there is no catalog)."""
+    if not case.db_path.exists():
+        return None
+    con = duckdb.connect(str(case.db_path), read_only=True)
+    try:
+        rows = con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall()
+    finally:
+        con.close()
+    return {str(name): str(sql) for name, sql in rows}
+
+
+def expected_catalog_sql(case: Case, manifest: dict[str, Any]) -> dict[str, str]:
+    """The definitions write_catalog would store, as DuckDB prints them back."""
+    con = duckdb.connect()
+    try:
+        with contextlib.chdir(case.root):
+            for sql in catalog_view_sql(case, manifest).values():
+                con.execute(sql)
+        rows = con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall()
+    finally:
+        con.close()
+    return {str(name): str(sql) for name, sql in rows}
 
 
 def init_case(path: Path) -> Case:
@@ -286,8 +372,6 @@ def init_case(path: Path) -> Case:
     if not case.toml_path.exists():
         case.toml_path.write_text(CASE_TOML_TEMPLATE, encoding="utf-8")
     if not case.manifest_path.exists():
-        from forensics.custody import append_custody, write_manifest
-
         write_manifest(case, {"inputs": [], "outputs": []})
         append_custody(case, "init", {"path": str(path)})
     write_catalog(case)
@@ -299,3 +383,115 @@ def open_case(path: Path) -> Case:
     if not case.toml_path.exists() or not case.manifest_path.exists():
         raise ForensicsError(f"{path} is not a case folder (no case.toml/manifest.json); run `forensics init {path}`")
     return case
+
+
+# ---------------------------------------------------------------- one writer at a time
+
+# (case root, thread) holding the lock -> nesting depth; another thread is another writer
+_HELD: dict[tuple[Path, int], int] = {}
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    pid: int
+    host: str
+    command: str
+    since: str
+
+    def describe(self) -> str:
+        return f"pid {self.pid} on {self.host}, `{self.command}`, since {self.since}"
+
+
+@dataclass
+class CaseLock:
+    """What case_lock yields: `notice` says when a crashed run's lock was taken over."""
+
+    path: Path
+    notice: str | None = None
+
+
+@contextlib.contextmanager
+def case_lock(case: Case, command: str) -> Iterator[CaseLock]:
+    """Hold CASE/.lock (created with O_EXCL) while a command writes to the case.
+
+    A second writer fails at once naming the holder (pid, host, command, since). A lock left by a
+    run that died on this host (its pid is gone) is taken over, and `notice` says so. A read-only
+    case is refused here, before anything is written. Nested use in one process is allowed (the
+    exhibit builder may run a check)."""
+    key = (case.root.resolve(), threading.get_ident())
+    lock = CaseLock(case.root / ".lock")
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield lock
+        finally:
+            _HELD[key] -= 1
+        return
+    lock.notice = _acquire(lock.path, command)
+    _HELD[key] = 1
+    try:
+        yield lock
+    finally:
+        del _HELD[key]
+        lock.path.unlink(missing_ok=True)
+
+
+def _acquire(path: Path, command: str) -> str | None:
+    from forensics.seal import now_iso
+
+    body = json.dumps({"pid": os.getpid(), "host": os.uname().nodename, "command": command, "since": now_iso()})
+    notice = None
+    for _attempt in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _read_holder(path)
+            if holder is None or not _is_stale(holder):
+                who = holder.describe() if holder else "a holder that left no readable record"
+                raise ForensicsError(
+                    f"{path.parent}: the case is in use by another run ({who}); wait for it to finish "
+                    f"(if that run is gone, delete {path})"
+                ) from None
+            path.unlink(missing_ok=True)  # its process is gone: the lock is a crash's leftover
+            notice = (
+                f"took over {path}: the run that held it ({holder.describe()}) is no longer running; "
+                f"run `forensics verify {path.parent}` to confirm the case is intact"
+            )
+            continue
+        except OSError as exc:
+            raise ForensicsError(
+                f"{path.parent}: cannot lock the case ({exc.strerror or exc}); a read-only case cannot be "
+                "changed: copy it to a writable folder first"
+            ) from exc
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(body + "\n")
+        return notice
+    raise ForensicsError(f"{path.parent}: the case lock keeps reappearing; another run is starting, try again")
+
+
+def _read_holder(path: Path) -> LockHolder | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return LockHolder(int(data["pid"]), str(data["host"]), str(data["command"]), str(data["since"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _is_stale(holder: LockHolder) -> bool:
+    """Only a lock of this host can be judged: its pid no longer exists."""
+    if holder.host != os.uname().nodename:
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def run_staging(case: Case) -> Path:
+    """A staging folder of this run alone (a crashed run's leftovers are another run's business)."""
+    import secrets
+
+    return case.root / ".staging" / f"{os.getpid()}-{secrets.token_hex(4)}"

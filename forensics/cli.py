@@ -185,6 +185,8 @@ def ingest(
     finally:
         if progress is not None:
             progress.stop()
+    if report.notice:
+        click.echo(f"note: {report.notice}", err=True)
     if as_json:
         _print_json(report.to_json())
     else:
@@ -214,10 +216,19 @@ def _print_ingest_table(report: Any) -> None:
 
 @main.command()
 @click.argument("target", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print {ok, problems: [{kind, path, detail}]}.")
+@click.option("--json", "as_json", is_flag=True, help="Print {ok, problems: [{kind, path, detail}], retracted}.")
+@click.option(
+    "--reparse",
+    is_flag=True,
+    help="Also parse every preserved raw file (ingest --preserve) again and compare its rows with the stored ones.",
+)
 @_friendly
-def verify(target: Path, as_json: bool) -> None:
-    """Recompute every hash of a CASE or an EXHIBIT folder; exit 1 naming each mismatch."""
+def verify(target: Path, as_json: bool, reparse: bool) -> None:
+    """Recompute every hash of a CASE or an EXHIBIT folder; exit 1 naming each mismatch.
+
+    For a CASE: custody chain, manifest, every file (nothing unlisted, no symlink), case.duckdb's
+    views, case.toml against the last check/exhibit, row digests and Merkle roots (streamed).
+    """
     if (target / "exhibit.json").exists():
         from forensics.exhibit.verify import verify_exhibit
 
@@ -226,15 +237,64 @@ def verify(target: Path, as_json: bool) -> None:
         from forensics.case import open_case
         from forensics.custody import verify_case
 
-        report = verify_case(open_case(target))
+        progress, update = _rows_progress()
+        if progress is not None:
+            progress.start()
+        try:
+            report = verify_case(open_case(target), reparse=reparse, progress=update)
+        finally:
+            if progress is not None:
+                progress.stop()
     if as_json:
         _print_json(report.to_json())
     else:
         for p in report.problems:
             click.echo(f"MISMATCH {p.kind}: {p.path}: {p.detail}")
+        for r in getattr(report, "retracted", []):
+            click.echo(f"retracted: {r['path']} ({str(r['sha256'])[:16]}…) at {r['at']}: {r['reason']}")
+        rows = report.checked.get("rows")
+        if rows and getattr(report, "seconds", 0):
+            click.echo(f"{rows} rows re-digested in {report.seconds:.1f} s ({rows / report.seconds:,.0f} rows/s)")
         click.echo("OK: every hash matches" if report.ok else f"FAILED: {len(report.problems)} problem(s)")
     if not report.ok:
         sys.exit(1)
+
+
+def _rows_progress() -> Any:
+    """A progress bar over rows on a terminal; nothing when output is piped."""
+    if not sys.stderr.isatty():
+        return None, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("verify rows"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+    )
+    task = progress.add_task("rows", total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    return progress, update
+
+
+@main.command()
+@click.argument("case", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("input_sha256")
+@click.option("--reason", required=True, help="Why the input is withdrawn (recorded in the custody log).")
+@_friendly
+def retract(case: Path, input_sha256: str, reason: str) -> None:
+    """Take an ingested input's rows out of the case's views (e.g. ingested with the wrong format).
+
+    Its Parquet files and raw copy stay in the case, sealed and listed as retracted; the same file
+    can then be ingested again with the right options.
+    """
+    from forensics.case import open_case
+    from forensics.retract import retract_input
+
+    item = retract_input(open_case(case), input_sha256, reason)
+    click.echo(
+        f"retracted {item.get('path')} ({str(item['sha256'])[:16]}…): {item.get('events')} events left the views"
+    )
 
 
 # ---------------------------------------------------------------- query / check / packs
@@ -285,14 +345,25 @@ def _parse_params(params: tuple[str, ...]) -> dict[str, str]:
 @click.option("--param", "params", multiple=True, help="Override a parameter: name=value (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON result.")
 @click.option("--fail-on-findings", is_flag=True, help="Exit 1 if any check is flagged or inconclusive.")
+@click.option("--allow-unverified", is_flag=True, help="Run even if the case fails the fast verify (said on stderr).")
 @_friendly
-def check(case: Path, pack: str | None, params: tuple[str, ...], as_json: bool, fail_on_findings: bool) -> None:
-    """Run a query pack on CASE and print each check's verdict."""
-    from forensics.case import open_case
-    from forensics.packs import run_pack
+def check(
+    case: Path, pack: str | None, params: tuple[str, ...], as_json: bool, fail_on_findings: bool, allow_unverified: bool
+) -> None:
+    """Run a query pack on CASE and print each check's verdict.
 
-    result = run_pack(open_case(case), pack, _parse_params(params))
+    The case is verified first (custody, manifest, file hashes); a failing case is refused unless
+    --allow-unverified. The run is recorded in custody with digests of case.toml, the parameters and the pack.
+    """
+    from forensics.case import open_case
+    from forensics.checkrun import check_case
+
+    result, unverified = check_case(open_case(case), pack, _parse_params(params), allow_unverified=allow_unverified)
+    for line in unverified:
+        click.echo(f"UNVERIFIED {line}", err=True)
     data = result.to_json()
+    if unverified:
+        data["unverified"] = unverified
     if as_json:
         _print_json(data)
     else:
@@ -386,10 +457,12 @@ def exhibit(
     case: Path, out_dir: Path | None, lang: str, unmask: bool, number: str | None, font_path: Path | None
 ) -> None:
     """Write the court exhibit: PDF/A-2b, HTML, JSON findings and a hash manifest."""
-    from forensics.case import open_case
+    from forensics.case import case_lock, open_case
     from forensics.exhibit import build_exhibit
 
-    result = build_exhibit(open_case(case), out_dir, lang=lang, unmask=unmask, number=number, font_path=font_path)
+    c = open_case(case)
+    with case_lock(c, "exhibit"):
+        result = build_exhibit(c, out_dir, lang=lang, unmask=unmask, number=number, font_path=font_path)
     for line in result.summary:
         click.echo(line)
     click.echo(f"exhibit: {result.pdf}")

@@ -1,390 +1,96 @@
-"""Integrity: hashing (SHA-256 + SM3), the manifest, the hash-chained custody log, and verify.
+"""verify: recompute every seal of a case and name each mismatch.
 
-What is sealed, and how a re-verifier recomputes it without our code:
-- every raw input: SHA-256 and SM3 of the bytes as given and of the decompressed stream;
-- every Parquet file: SHA-256 and SM3 of the file;
-- every event row: ``row_digest`` = SHA-256 (hex) of the row's canonical text (see
-  ``canonical_row_text``), independent of the Parquet writer;
-- per input, ``merkle_root``: rows sorted by (line_no, byte_offset), their digests cut into leaves of
-  LEAF_ROWS consecutive rows, leaf = SHA-256 of the concatenated 32-byte digests, then a binary
-  tree of SHA-256(left || right) (an odd node is carried up unchanged);
-- custody.log: one JSON object per line; ``hash`` = SHA-256 of the entry's canonical JSON without
-  ``hash``; ``prev_hash`` = the previous entry's hash (64 zeros for the first).
+The seals themselves (hashes, row digests, Merkle roots, manifest, custody log) are made in
+forensics.seal, their one home; the names are re-exported here for existing callers. What verify
+checks, and what it cannot (see docs/threat-model.md):
+- the custody chain, the manifest's seal, every listed Parquet file, raw copy and mapping copy;
+- the case folder holds nothing else: no symlink, no special file, no unlisted file (DuckDB reads
+  only listed files anyway, see Case.connect, but a stray file is a sign of tampering);
+- case.duckdb's views are what the manifest implies; case.toml is unchanged since the last
+  check/exhibit sealed it; every exhibit in the case is in the log, and the log still reaches the
+  custody head each exhibit names (a truncated log is caught when an exhibit was built after it);
+- deep (default): every row digest and each input's Merkle root, streamed file by file;
+- reparse: each preserved raw file parsed again with its recorded options, compared with the rows.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import sys
-import warnings
-from collections.abc import Iterable
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import duckdb
 import polars as pl
 
-from forensics import __version__
-from forensics.errors import ForensicsError
+from forensics.case import Case, expected_catalog_sql, stored_catalog_sql
 from forensics.schema import EVENT_COLUMNS
-
-if TYPE_CHECKING:
-    from forensics.case import Case
-
-GENESIS = "0" * 64
-LEAF_ROWS = 4096
-CANONICAL_COLUMNS = [c for c in EVENT_COLUMNS if c != "row_digest"]
-
-
-class DualHasher:
-    """SHA-256 and SM3 over the same stream (SM3 from OpenSSL via hashlib)."""
-
-    def __init__(self) -> None:
-        self._sha = hashlib.sha256()
-        self._sm3 = _new_sm3()
-        self.size = 0
-
-    def update(self, data: bytes | memoryview) -> None:
-        self._sha.update(data)
-        self._sm3.update(data)
-        self.size += len(data)
-
-    @property
-    def sha256(self) -> str:
-        return self._sha.hexdigest()
-
-    @property
-    def sm3(self) -> str:
-        return self._sm3.hexdigest()
-
-
-class _CryptographySM3:
-    """Fallback when this Python's OpenSSL lacks SM3."""
-
-    def __init__(self) -> None:
-        from cryptography.hazmat.primitives import hashes
-
-        self._h = hashes.Hash(hashes.SM3())
-
-    def update(self, data: bytes | memoryview) -> None:
-        self._h.update(bytes(data))
-
-    def hexdigest(self) -> str:
-        return self._h.copy().finalize().hex()
-
-
-def _new_sm3() -> Any:
-    if "sm3" in hashlib.algorithms_available:
-        return hashlib.new("sm3")
-    return _CryptographySM3()
-
-
-class BackgroundHasher:
-    """Feeds a DualHasher from a worker thread so hashing overlaps parsing.
-
-    hashlib releases the GIL on large buffers, so on two cores SM3 (the slow one) runs beside
-    the polars/DuckDB work instead of before it. Call ``result()`` to wait for the digests.
-    """
-
-    def __init__(self) -> None:
-        import queue
-        import threading
-
-        self.hasher = DualHasher()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)  # bounded: memory stays bounded
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (block := self._queue.get()) is not None:
-            self.hasher.update(block)
-
-    def update(self, data: bytes) -> None:
-        self._queue.put(bytes(data))
-
-    def result(self) -> DualHasher:
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-        return self.hasher
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    """SHA-256 only: the cheap identity pass before ingest (duplicate detection, provenance)."""
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
-def hash_file(path: Path, chunk: int = 1 << 22) -> DualHasher:
-    hasher = DualHasher()
-    with path.open("rb") as fh:
-        while block := fh.read(chunk):
-            hasher.update(block)
-    return hasher
-
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-# ---------------------------------------------------------------- row digests and Merkle roots
-
-
-def canonical_text_expr(schema: pl.Schema) -> pl.Expr:
-    """The canonical text of each row, defined so anyone can recompute it without our code.
-
-    For each column of CANONICAL_COLUMNS in schema order, one field: ``-`` for null, else
-    ``<n>:<value>`` where n is the UTF-8 byte length of value (length prefixes make the
-    encoding unambiguous whatever the values contain). Values: ts as microseconds since the
-    Unix epoch; integers in decimal; booleans as true/false; lists as ``[`` + their elements
-    encoded the same way + ``]``; strings as they are. Fields are concatenated with no separator.
-    """
-    parts: list[pl.Expr] = []
-    for name in CANONICAL_COLUMNS:
-        dtype = schema[name]
-        col = pl.col(name)
-        if name == "ts":
-            text = col.dt.epoch("us").cast(pl.String)
-        elif isinstance(dtype, pl.List):
-            element = pl.element().str.len_bytes().cast(pl.String) + pl.lit(":") + pl.element()
-            inner = pl.when(pl.element().is_null()).then(pl.lit("-")).otherwise(element)  # [null] is not []
-            text = pl.lit("[") + col.list.eval(inner).list.join("") + pl.lit("]")
-            text = pl.when(col.is_null()).then(None).otherwise(text)
-        elif dtype == pl.Boolean:
-            text = pl.when(col).then(pl.lit("true")).otherwise(pl.lit("false"))
-            text = pl.when(col.is_null()).then(None).otherwise(text)
-        else:
-            text = col.cast(pl.String)
-        field_text = text.str.len_bytes().cast(pl.String) + pl.lit(":") + text
-        parts.append(field_text.fill_null(pl.lit("-")))
-    return pl.concat_str(parts).alias("canonical")
-
-
-def canonical_row_text(events: pl.DataFrame) -> pl.Series:
-    """See canonical_text_expr."""
-    return events.lazy().select(canonical_text_expr(events.schema)).collect().get_column("canonical")
-
-
-def with_row_digests(events: pl.DataFrame) -> pl.DataFrame:
-    """Fill ``row_digest`` (hex SHA-256 of the canonical text), vectorized: ingest's fast path.
-
-    SHA-256 runs inside polars (the polars-hash plugin, Rust's sha2), so no Python call per row.
-    ``verify`` recomputes every digest with a second implementation (OpenSSL via hashlib, see
-    row_digests) and tests pin the two to each other, so a fault in either is caught. Should the
-    plugin be missing or refuse this polars build, the same digests come from hashlib, only slower.
-    """
-    base = events.drop("row_digest", strict=False)
-    try:
-        import polars_hash as plh
-
-        digest = plh.col("canonical").chash.sha2_256().alias("row_digest")
-        digests = base.lazy().select(canonical_text_expr(base.schema)).select(digest).collect()["row_digest"]
-    except (ImportError, pl.exceptions.PolarsError) as exc:
-        _warn_slow_digests(exc)
-        digests = row_digests(base)
-    return base.with_columns(digests.alias("row_digest")).select(EVENT_COLUMNS)
-
-
-def _warn_slow_digests(exc: BaseException) -> None:
-    # the warnings registry shows a given message once per run, not once per batch
-    warnings.warn(
-        f"polars-hash is unavailable ({exc}); row digests are computed with hashlib (same values, slower)",
-        RuntimeWarning,
-        stacklevel=3,
-    )
-
-
-def row_digests_binary(events: pl.DataFrame) -> list[bytes]:
-    """32-byte SHA-256 of each row's canonical text (OpenSSL's SHA-256 via hashlib)."""
-    sha = hashlib.sha256
-    return [sha(t.encode("utf-8")).digest() for t in canonical_row_text(events).to_list()]
-
-
-def row_digests(events: pl.DataFrame) -> pl.Series:
-    """SHA-256 hex of each row's canonical text (see canonical_text_expr), computed with hashlib."""
-    digests = row_digests_binary(events)
-    return pl.Series("row_digest", digests, dtype=pl.Binary).bin.encode("hex")
-
-
-def packed_digests(digests_hex: pl.Series) -> bytes:
-    """Hex digests as one buffer of consecutive 32-byte digests (what Merkle leaves hash)."""
-    if digests_hex.null_count() or not digests_hex.str.len_bytes().eq(64).all():
-        raise ForensicsError("a row digest is missing or malformed (bug; report it)")
-    return bytes.fromhex(digests_hex.str.join("").item()) if digests_hex.len() else b""
-
-
-def merkle_root(digests_hex: Iterable[str]) -> str:
-    """Merkle root over row digests given in (line_no, byte_offset) order (see module docstring)."""
-    builder = MerkleBuilder()
-    builder.add_packed(b"".join(bytes.fromhex(d) for d in digests_hex))
-    return builder.root()
-
-
-class MerkleBuilder:
-    """Streams 32-byte row digests (in order) into Merkle leaves of LEAF_ROWS rows; ingest feeds it
-    batch by batch, verify all at once, so both compute the root the same way."""
-
-    def __init__(self) -> None:
-        self._pending = b""
-        self._leaves: list[bytes] = []
-
-    def add_packed(self, digests: bytes) -> None:
-        """Add consecutive 32-byte digests, in order."""
-        data = self._pending + digests if self._pending else digests
-        leaf = LEAF_ROWS * 32
-        view = memoryview(data)
-        full = len(data) - len(data) % leaf
-        self._leaves.extend(hashlib.sha256(view[i : i + leaf]).digest() for i in range(0, full, leaf))
-        self._pending = bytes(view[full:])
-
-    def root(self) -> str:
-        level = list(self._leaves)
-        if self._pending or not level:
-            level.append(hashlib.sha256(self._pending).digest())
-        while len(level) > 1:
-            nxt = [hashlib.sha256(level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
-            if len(level) % 2:
-                nxt.append(level[-1])
-            level = nxt
-        return level[0].hex()
-
-
-# ---------------------------------------------------------------- manifest and custody log
-
-
-def write_manifest(case: Case, data: dict[str, Any]) -> None:
-    data = dict(data)
-    data["tool"] = tool_versions()
-    data["updated_at"] = now_iso()
-    _atomic_write(case.manifest_path, manifest_text(data))
-
-
-def manifest_text(data: dict[str, Any]) -> str:
-    """Readable JSON with one line per input and per output. json.dumps(indent=...) runs Python's
-    pure-Python encoder, which made rewriting the manifest of a thousand-file dump take seconds."""
-    items = []
-    for key in sorted(data):
-        value = data[key]
-        if isinstance(value, list) and value:
-            rows = ",\n    ".join(json.dumps(v, sort_keys=True, ensure_ascii=False) for v in value)
-            text = f"[\n    {rows}\n  ]"
-        else:
-            text = json.dumps(value, sort_keys=True, ensure_ascii=False)
-        items.append(f"  {json.dumps(key)}: {text}")
-    return "{\n" + ",\n".join(items) + "\n}\n"
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as fh:
-        fh.write(text.encode("utf-8"))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def tool_versions() -> dict[str, str]:
-    import platform
-
-    import pyarrow
-
-    return {
-        "forensics": __version__,
-        "python": platform.python_version(),
-        "polars": pl.__version__,
-        "duckdb": duckdb.__version__,
-        "pyarrow": pyarrow.__version__,
-    }
-
-
-def _entry_hash(entry: dict[str, Any]) -> str:
-    body = {k: v for k, v in entry.items() if k != "hash"}
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
-
-
-def read_custody(case: Case) -> list[dict[str, Any]]:
-    """The custody entries; a damaged log is an error that names the line (never appended to)."""
-    if not case.custody_path.exists():
-        return []
-    entries: list[dict[str, Any]] = []
-    text = case.custody_path.read_text(encoding="utf-8", errors="replace")
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ForensicsError(
-                f"{case.custody_path}:{n}: custody log is damaged ({exc.msg}); run forensics verify"
-            ) from exc
-        if not isinstance(entry, dict):
-            raise ForensicsError(
-                f"{case.custody_path}:{n}: custody log is damaged (not an object); run forensics verify"
-            )
-        entries.append(entry)
-    return entries
-
-
-def _tolerant_custody(case: Case) -> list[dict[str, Any]]:
-    """The entries that parse, for verify (which reports the damaged ones itself)."""
-    try:
-        return read_custody(case)
-    except ForensicsError:
-        entries = []
-        for line in case.custody_path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(entry, dict):
-                entries.append(entry)
-        return entries
-
-
-def append_custody(case: Case, action: str, details: dict[str, Any], command_line: str | None = None) -> dict[str, Any]:
-    """Append one hash-chained entry. The log is only ever appended to.
-
-    command_line: what to record as the command (default: this process's command line)."""
-    entries = read_custody(case)
-    prev = entries[-1]["hash"] if entries else GENESIS
-    if command_line is None and sys.argv and "forensics" in sys.argv[0]:
-        command_line = " ".join(["forensics", *sys.argv[1:]])
-    entry: dict[str, Any] = {
-        "seq": len(entries) + 1,
-        "at": now_iso(),
-        "action": action,
-        "command": command_line,
-        "user": os.environ.get("USER") or os.environ.get("LOGNAME"),
-        "host": os.uname().nodename,
-        "tool_version": __version__,
-        "details": details,
-        "prev_hash": prev,
-    }
-    entry["hash"] = _entry_hash(entry)
-    with case.custody_path.open("ab") as fh:
-        fh.write((canonical_json(entry) + "\n").encode("utf-8"))
-        fh.flush()
-        os.fsync(fh.fileno())  # on disk before anyone is told the step is done
-    return entry
-
-
-# ---------------------------------------------------------------- verify
+from forensics.seal import (
+    CANONICAL_COLUMNS,
+    GENESIS,
+    LEAF_ROWS,
+    BackgroundHasher,
+    DualHasher,
+    MerkleBuilder,
+    _entry_hash,
+    append_custody,
+    canonical_json,
+    canonical_row_text,
+    canonical_text_expr,
+    hash_file,
+    manifest_seal,
+    manifest_text,
+    merkle_root,
+    now_iso,
+    packed_digests,
+    read_custody,
+    row_digests,
+    row_digests_binary,
+    sha256_file,
+    tool_versions,
+    with_row_digests,
+    write_manifest,
+)
+
+__all__ = [
+    "CANONICAL_COLUMNS",
+    "GENESIS",
+    "LEAF_ROWS",
+    "BackgroundHasher",
+    "DualHasher",
+    "MerkleBuilder",
+    "Problem",
+    "VerifyReport",
+    "append_custody",
+    "canonical_json",
+    "canonical_row_text",
+    "canonical_text_expr",
+    "hash_file",
+    "manifest_seal",
+    "manifest_text",
+    "merkle_root",
+    "now_iso",
+    "packed_digests",
+    "read_custody",
+    "row_digests",
+    "row_digests_binary",
+    "sha256_file",
+    "tool_versions",
+    "verify_case",
+    "with_row_digests",
+    "write_manifest",
+]
+
+Progress = Callable[[int, int], None]  # (rows done, rows in all)
+BATCH_ROWS = 65536  # rows per batch while re-digesting: memory stays bounded whatever the case size
 
 
 @dataclass
 class Problem:
-    kind: str  # custody | manifest | parquet | raw | rows | missing | unexpected
+    # custody | manifest | parquet | raw | rows | missing | unexpected | symlink | special | catalog
+    # | case_toml | truncated | reparse
+    kind: str
     path: str
     detail: str
 
@@ -394,53 +100,85 @@ class VerifyReport:
     ok: bool
     problems: list[Problem] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)
+    retracted: list[dict[str, Any]] = field(default_factory=list)  # {path, sha256, at, reason, custody_seq}
+    seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "problems": [asdict(p) for p in self.problems], "checked": self.checked}
+        return {
+            "ok": self.ok,
+            "problems": [asdict(p) for p in self.problems],
+            "checked": self.checked,
+            "retracted": self.retracted,
+        }
 
 
-def verify_case(case: Case) -> VerifyReport:
-    """Recompute every seal of the case and name each mismatch."""
+def verify_case(
+    case: Case, *, deep: bool = True, reparse: bool = False, progress: Progress | None = None
+) -> VerifyReport:
+    """Recompute every seal of the case and name each mismatch.
+
+    deep=False is the fast path `check` runs first: custody chain, manifest, layout, catalog,
+    case.toml, exhibit heads and file hashes, but not the row digests."""
+    from forensics.layout import scan_layout
+
+    clock = time.perf_counter()
     problems: list[Problem] = []
     checked: dict[str, int] = {}
-    chain = _verify_custody(case, problems)
-    checked["custody_entries"] = chain
+    entries = _verify_custody(case, problems)
+    checked["custody_entries"] = len(entries)
     manifest = _load_manifest(case, problems)
+    retracted: list[dict[str, Any]] = []
     if manifest is not None:
-        _verify_manifest_seal(case, manifest, problems)
+        _verify_manifest_seal(entries, case, manifest, problems)
         checked["parquet_files"] = _verify_outputs(case, manifest, problems)
         checked["raw_files"] = _verify_preserved(case, manifest, problems)
-        checked["inputs"] = _verify_rows(case, manifest, problems)
-    return VerifyReport(ok=not problems, problems=problems, checked=checked)
+        findings: list[tuple[str, str, str]] = []
+        checked["layout_entries"] = scan_layout(case, manifest, findings)
+        problems.extend(Problem(*f) for f in findings)
+        _verify_catalog(case, manifest, problems)
+        retracted = _retractions(manifest)
+        if deep or reparse:
+            roots = _verify_rows(case, manifest, problems, progress)
+            checked["inputs"] = len(manifest.get("inputs", []))
+            checked["rows"] = sum(r[1] for r in roots.values())
+            if reparse:
+                from forensics.reparse import verify_reparse
+
+                checked["reparsed_inputs"] = verify_reparse(case, manifest, roots, problems)
+    _verify_case_toml(case, entries, problems)
+    checked["exhibits"] = _verify_exhibits(case, entries, problems)
+    return VerifyReport(not problems, problems, checked, retracted, time.perf_counter() - clock)
 
 
-def _verify_custody(case: Case, problems: list[Problem]) -> int:
+def _verify_custody(case: Case, problems: list[Problem]) -> list[dict[str, Any]]:
+    """The entries that parse, after checking the chain (each damaged or altered line is named)."""
     path = str(case.custody_path)
     if not case.custody_path.exists():
         problems.append(Problem("custody", path, "custody.log is missing"))
-        return 0
+        return []
     prev = GENESIS
-    count = 0
-    for n, line in enumerate(case.custody_path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        count += 1
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(Problem("custody", f"{path}:{n}", f"entry is not valid JSON ({exc.msg})"))
-            prev = "?"
-            continue
-        if not isinstance(entry, dict):
-            problems.append(Problem("custody", f"{path}:{n}", "entry is not a JSON object"))
-            prev = "?"
-            continue
-        if entry.get("prev_hash") != prev and prev != "?":
-            problems.append(Problem("custody", f"{path}:{n}", "prev_hash does not match the previous entry"))
-        if entry.get("hash") != _entry_hash(entry):
-            problems.append(Problem("custody", f"{path}:{n}", "entry was altered (its hash does not match)"))
-        prev = entry.get("hash", "?")
-    return count
+    entries: list[dict[str, Any]] = []
+    with case.custody_path.open(encoding="utf-8", errors="replace") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError as exc:
+                problems.append(Problem("custody", f"{path}:{n}", f"entry is not valid JSON ({exc.msg})"))
+                prev = "?"
+                continue
+            if not isinstance(entry, dict):
+                problems.append(Problem("custody", f"{path}:{n}", "entry is not a JSON object"))
+                prev = "?"
+                continue
+            if entry.get("prev_hash") != prev and prev != "?":
+                problems.append(Problem("custody", f"{path}:{n}", "prev_hash does not match the previous entry"))
+            if entry.get("hash") != _entry_hash(entry):
+                problems.append(Problem("custody", f"{path}:{n}", "entry was altered (its hash does not match)"))
+            prev = entry.get("hash", "?")
+            entries.append(entry)
+    return entries
 
 
 def _load_manifest(case: Case, problems: list[Problem]) -> dict[str, Any] | None:
@@ -460,23 +198,22 @@ def _load_manifest(case: Case, problems: list[Problem]) -> dict[str, Any] | None
     return result
 
 
-def manifest_seal(manifest: dict[str, Any]) -> str:
-    """Hash of the manifest's evidence content (inputs and outputs), as recorded in custody."""
-    body = {"inputs": manifest.get("inputs", []), "outputs": manifest.get("outputs", [])}
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+def _details(entry: dict[str, Any]) -> dict[str, Any]:
+    details = entry.get("details")
+    return details if isinstance(details, dict) else {}
 
 
-def _verify_manifest_seal(case: Case, manifest: dict[str, Any], problems: list[Problem]) -> None:
-    sealed = [
-        e for e in _tolerant_custody(case) if isinstance(e.get("details"), dict) and "manifest_sha256" in e["details"]
-    ]
+def _verify_manifest_seal(
+    entries: list[dict[str, Any]], case: Case, manifest: dict[str, Any], problems: list[Problem]
+) -> None:
+    sealed = [e for e in entries if "manifest_sha256" in _details(e)]
     if not sealed:
         if manifest.get("inputs") or manifest.get("outputs"):
             problems.append(
                 Problem("manifest", str(case.manifest_path), "manifest lists evidence but no custody entry seals it")
             )
         return
-    expected = sealed[-1]["details"]["manifest_sha256"]
+    expected = _details(sealed[-1])["manifest_sha256"]
     if manifest_seal(manifest) != expected:
         problems.append(
             Problem("manifest", str(case.manifest_path), "manifest content differs from the seal in custody.log")
@@ -485,84 +222,239 @@ def _verify_manifest_seal(case: Case, manifest: dict[str, Any], problems: list[P
 
 def _verify_outputs(case: Case, manifest: dict[str, Any], problems: list[Problem]) -> int:
     recorded = {str(o.get("path")): o for o in manifest.get("outputs", [])}
-    on_disk = {
-        str(p.relative_to(case.root))
-        for p in [*case.events_dir.rglob("*.parquet"), *case.quarantine_dir.rglob("*.parquet")]
-    }
     for rel, out in sorted(recorded.items()):
         full = case.root / rel
-        if not full.exists():
+        if not full.is_file() or full.is_symlink():
             problems.append(Problem("missing", rel, "Parquet file listed in the manifest is missing"))
             continue
         h = hash_file(full)
-        if h.sha256 != out["sha256"] or h.sm3 != out.get("sm3", h.sm3):
+        if h.sha256 != out.get("sha256") or h.sm3 != out.get("sm3", h.sm3):
             problems.append(
-                Problem("parquet", rel, f"hash changed: manifest {out['sha256'][:16]}…, file {h.sha256[:16]}…")
+                Problem("parquet", rel, f"hash changed: manifest {str(out.get('sha256'))[:16]}…, file {h.sha256[:16]}…")
             )
-    for rel in sorted(on_disk - set(recorded)):
-        problems.append(Problem("unexpected", rel, "Parquet file not listed in the manifest"))
     return len(recorded)
 
 
 def _verify_preserved(case: Case, manifest: dict[str, Any], problems: list[Problem]) -> int:
+    """Raw copies (--preserve) and mapping copies, by their content address."""
     count = 0
     for item in manifest.get("inputs", []):
-        copy = item.get("preserved_copy")
-        if not copy:
-            continue
-        count += 1
-        full = case.root / copy
-        if not full.exists():
-            problems.append(Problem("raw", copy, "preserved raw file is missing"))
-            continue
-        h = hash_file(full)
-        if h.sha256 != item.get("sha256"):
-            problems.append(Problem("raw", copy, "preserved raw file changed (SHA-256 differs)"))
+        for key, sha_key, what in (
+            ("preserved_copy", "sha256", "preserved raw file"),
+            ("mapping_copy", "mapping_sha256", "preserved mapping file"),
+        ):
+            copy = item.get(key)
+            if not copy:
+                continue
+            count += 1
+            full = case.root / str(copy)
+            if not full.is_file() or full.is_symlink():
+                problems.append(Problem("raw", str(copy), f"{what} is missing"))
+            elif hash_file(full).sha256 != item.get(sha_key):
+                problems.append(Problem("raw", str(copy), f"{what} changed (SHA-256 differs)"))
     return count
 
 
-def _verify_rows(case: Case, manifest: dict[str, Any], problems: list[Problem]) -> int:
-    """Recompute row digests and per-input Merkle roots from the Parquet content."""
-    files = [case.root / str(o.get("path")) for o in manifest.get("outputs", []) if o.get("kind") == "events"]
-    files = [f for f in files if f.exists()]
-    if not files:
-        return 0
-    frames = []
-    for f in files:
-        try:
-            frames.append(pl.read_parquet(f).select(EVENT_COLUMNS))
-        except Exception as exc:  # a corrupted or foreign file must be reported, not crash verify
-            problems.append(Problem("parquet", str(f.relative_to(case.root)), f"unreadable as events: {exc}"))
-    if not frames:
-        return 0
-    events = pl.concat(frames, how="diagonal_relaxed")
-    recomputed = row_digests(events.select(EVENT_COLUMNS))
-    bad = events.filter(recomputed != events.get_column("row_digest"))
-    for row in bad.head(20).iter_rows(named=True):
+def _verify_catalog(case: Case, manifest: dict[str, Any], problems: list[Problem]) -> None:
+    """case.duckdb is a convenience forensics never reads; a user who opens it must see the truth."""
+    import duckdb
+
+    from forensics.errors import ForensicsError
+
+    try:
+        stored = stored_catalog_sql(case)
+        if stored is None:
+            return
+        expected = expected_catalog_sql(case, manifest)
+    except (duckdb.Error, ForensicsError, OSError) as exc:
+        problems.append(Problem("catalog", "case.duckdb", f"cannot compare the catalog with the manifest ({exc})"))
+        return
+    for name in sorted(set(stored) | set(expected)):
+        if stored.get(name) != expected.get(name):
+            problems.append(
+                Problem(
+                    "catalog",
+                    "case.duckdb",
+                    f"view {name} differs from what the manifest implies (forensics never reads it; "
+                    "delete case.duckdb, the next ingest or retract writes it again)",
+                )
+            )
+
+
+def _retractions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for item in manifest.get("inputs", []):
+        info = item.get("retracted")
+        if isinstance(info, dict):
+            out.append({"path": item.get("path"), "sha256": item.get("sha256"), **info})
+    return out
+
+
+def _verify_case_toml(case: Case, entries: list[dict[str, Any]], problems: list[Problem]) -> None:
+    """case.toml feeds every verdict: it must be the one the last check/exhibit sealed."""
+    sealed = [e for e in entries if "case_toml_sha256" in _details(e)]
+    if not sealed:
+        return
+    last = sealed[-1]
+    current = sha256_file(case.toml_path) if case.toml_path.is_file() else None
+    if current != _details(last)["case_toml_sha256"]:
         problems.append(
             Problem(
-                "rows",
-                f"{row['source']}:{row['src_sha256'][:12]}:{row['line_no']}",
-                "row content differs from its digest",
+                "case_toml",
+                "case.toml",
+                f"changed since custody entry {last.get('seq')} ({last.get('action')} at {last.get('at')}) sealed it; "
+                "results built before do not match it: run check/exhibit again",
             )
         )
-    if bad.height > 20:
-        problems.append(Problem("rows", "events", f"{bad.height - 20} more rows differ from their digests"))
+
+
+def _verify_exhibits(case: Case, entries: list[dict[str, Any]], problems: list[Problem]) -> int:
+    """Each exhibit folder of the case is in the log, and the log still reaches the head it names."""
+    by_seq = {e.get("seq"): e.get("hash") for e in entries}
+    logged = {
+        _details(e).get(k) for e in entries for k in ("exhibit_manifest_sha256", "sealed_exhibit_manifest_sha256")
+    }
+    count = 0
+    folders = sorted(case.exhibits_dir.iterdir()) if case.exhibits_dir.is_dir() else []
+    for folder in folders:
+        manifest_path = folder / "manifest.json"
+        if folder.is_symlink() or not manifest_path.is_file():
+            continue
+        count += 1
+        rel = str(manifest_path.relative_to(case.root))
+        if sha256_file(manifest_path) not in logged:
+            problems.append(
+                Problem("truncated", rel, "this exhibit has no custody entry (the log was cut or the folder added)")
+            )
+        try:
+            head = json.loads(manifest_path.read_text(encoding="utf-8")).get("custody_head")
+        except (OSError, ValueError, AttributeError):
+            problems.append(Problem("truncated", rel, "exhibit manifest cannot be read"))
+            continue
+        if isinstance(head, dict) and by_seq.get(head.get("seq")) != head.get("hash"):
+            problems.append(
+                Problem(
+                    "truncated",
+                    rel,
+                    f"the exhibit was built on custody entry {head.get('seq')}, which the log no longer holds "
+                    "(entries were removed or rewritten)",
+                )
+            )
+    return count
+
+
+# ---------------------------------------------------------------- rows, streamed
+
+
+def _input_key(item: dict[str, Any]) -> tuple[str, int]:
+    return (str(item.get("sha256")), int(item.get("generation", 1)))
+
+
+def _verify_rows(
+    case: Case, manifest: dict[str, Any], problems: list[Problem], progress: Progress | None
+) -> dict[tuple[str, int], tuple[str, int]]:
+    """Recompute every row digest (hashlib, batch by batch) and each input's Merkle root.
+
+    Returns {(sha256, generation): (merkle root of the stored rows, row count)}. Memory holds one
+    batch of rows, never the case: roots are built by DuckDB streaming the stored digests in
+    (line_no, byte_offset) order, spilling its sort to a temporary folder outside the case."""
+    files_of: dict[tuple[str, int], list[Path]] = {}
+    total = 0
+    for out in manifest.get("outputs", []):
+        if out.get("kind") != "events":
+            continue
+        full = case.root / str(out.get("path"))
+        if full.is_file() and not full.is_symlink():
+            files_of.setdefault((str(out.get("input_sha256")), int(out.get("generation", 1))), []).append(full)
+            total += int(out.get("rows") or 0)
+    tally = _Tally(problems, progress, total)
+    roots: dict[tuple[str, int], tuple[str, int]] = {}
     for item in manifest.get("inputs", []):
         if item.get("skipped_duplicate"):
             continue
-        mine = events.filter(pl.col("src_sha256") == str(item.get("sha256"))).sort(
-            ["line_no", "byte_offset"], maintain_order=True
-        )
-        root = merkle_root(mine.get_column("row_digest").to_list())
+        key = _input_key(item)
+        files = [f for f in files_of.get(key, []) if tally.digest_file(case, f)]
+        root, rows = _stored_root(files)
+        roots[key] = (root, rows)
         if item.get("merkle_root") and root != item["merkle_root"]:
             problems.append(
                 Problem("rows", str(item.get("path")), "Merkle root of its stored rows differs from the manifest")
             )
-        if mine.height != item.get("events", mine.height):
+        if rows != item.get("events", rows):
             problems.append(
+                Problem("rows", str(item.get("path")), f"manifest says {item['events']} events, store holds {rows}")
+            )
+    if tally.bad > 20:
+        problems.append(Problem("rows", "events", f"{tally.bad - 20} more rows differ from their digests"))
+    return roots
+
+
+@dataclass
+class _Tally:
+    problems: list[Problem]
+    progress: Progress | None
+    total: int
+    done: int = 0
+    bad: int = 0
+
+    def digest_file(self, case: Case, path: Path) -> bool:
+        """Re-digest one Parquet file batch by batch; False when it cannot be read as events."""
+        import pyarrow.parquet as pq
+
+        try:
+            reader = pq.ParquetFile(path)
+            for batch in reader.iter_batches(batch_size=BATCH_ROWS, columns=EVENT_COLUMNS):
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                self._compare(frame.select(EVENT_COLUMNS))
+        except Exception as exc:  # a corrupted or foreign file must be reported, not crash verify
+            self.problems.append(Problem("parquet", str(path.relative_to(case.root)), f"unreadable as events: {exc}"))
+            return False
+        return True
+
+    def _compare(self, frame: pl.DataFrame) -> None:
+        recomputed = row_digests(frame)
+        bad = frame.filter(recomputed != frame.get_column("row_digest"))
+        for row in bad.head(max(0, 20 - self.bad)).iter_rows(named=True):
+            self.problems.append(
                 Problem(
-                    "rows", str(item.get("path")), f"manifest says {item['events']} events, store holds {mine.height}"
+                    "rows",
+                    f"{row['source']}:{str(row['src_sha256'])[:12]}:{row['line_no']}",
+                    "row content differs from its digest",
                 )
             )
-    return len(manifest.get("inputs", []))
+        self.bad += bad.height
+        self.done += frame.height
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+def _stored_root(files: list[Path]) -> tuple[str, int]:
+    """Merkle root of the stored digests of one input's files, in (line_no, byte_offset) order."""
+    import tempfile
+
+    import duckdb
+
+    builder = MerkleBuilder()
+    if not files:
+        return builder.root(), 0
+    con = duckdb.connect()
+    rows = 0
+    try:
+        con.execute("SET memory_limit = '512MB'")
+        con.execute("SET temp_directory = $d", {"d": str(Path(tempfile.gettempdir()) / "forensics-verify")})
+        con.execute("SET preserve_insertion_order = true")
+        # ties (a JSON document's records share a line) keep the write order: part name, then row
+        sql = (
+            "SELECT row_digest FROM read_parquet($files, union_by_name = true, filename = true, "
+            "file_row_number = true) ORDER BY line_no, byte_offset, parse_filename(filename), file_row_number"
+        )
+        reader = con.sql(sql, params={"files": [str(f) for f in files]}).to_arrow_reader(BATCH_ROWS)
+        for batch in reader:
+            digests = pl.from_arrow(batch.column(0))
+            assert isinstance(digests, pl.Series)
+            builder.add_packed(packed_digests(digests))
+            rows += len(digests)
+    finally:
+        con.close()
+    return builder.root(), rows

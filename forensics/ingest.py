@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 import re
 import shutil
@@ -26,19 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
-from forensics.case import Case, write_catalog
-from forensics.custody import (
-    MerkleBuilder,
-    append_custody,
-    hash_file,
-    manifest_seal,
-    now_iso,
-    packed_digests,
-    read_custody,
-    sha256_file,
-    with_row_digests,
-    write_manifest,
-)
+from forensics.case import Case, case_lock, refresh_catalog, run_staging
 from forensics.errors import ForensicsError, UsageError
 from forensics.formats import SNIFF_ORDER, get_format
 from forensics.formats.base import Format, FormatOptions, ParseError, ParseResult
@@ -50,6 +39,18 @@ from forensics.reader import (
     detect_compression,
     iter_line_blocks,
     read_document,
+)
+from forensics.seal import (
+    MerkleBuilder,
+    append_custody,
+    hash_file,
+    manifest_seal,
+    now_iso,
+    packed_digests,
+    read_custody,
+    sha256_file,
+    with_row_digests,
+    write_manifest,
 )
 from forensics.store import Stager, conform_events
 
@@ -92,6 +93,7 @@ class FileReport:
 class IngestReport:
     case: str
     files: list[FileReport] = field(default_factory=list)
+    notice: str | None = None  # e.g. a crashed run's lock was taken over
 
     @property
     def events(self) -> int:
@@ -202,6 +204,14 @@ class _Stored:
 
 
 def _ingest_jobs(case: Case, jobs: list[tuple[Path, IngestOptions]], command: dict[str, Any]) -> IngestReport:
+    """Ingest file by file under the case lock (one writer at a time)."""
+    with case_lock(case, "ingest") as lock:
+        report = _ingest_locked(case, jobs, command)
+        report.notice = lock.notice
+        return report
+
+
+def _ingest_locked(case: Case, jobs: list[tuple[Path, IngestOptions]], command: dict[str, Any]) -> IngestReport:
     """Ingest file by file; seal stored files (move into place, manifest, one custody entry) in batches.
 
     A failure or Ctrl-C later in the list still seals every file completed before it (the `finally`),
@@ -209,17 +219,24 @@ def _ingest_jobs(case: Case, jobs: list[tuple[Path, IngestOptions]], command: di
     report = IngestReport(case=str(case.root))
     read_custody(case)  # a damaged custody log stops the ingest before anything is stored
     manifest = case.manifest()
-    known = {i["sha256"] for i in manifest.get("inputs", [])}
+    # a retracted input may be ingested again (with other options): only live inputs are duplicates
+    known = {i["sha256"] for i in manifest.get("inputs", []) if not i.get("retracted")}
+    generations: dict[str, int] = {}
+    for item in manifest.get("inputs", []):
+        sha = str(item.get("sha256"))
+        generations[sha] = max(generations.get(sha, 0), int(item.get("generation", 1)))
+    staging = run_staging(case)
     batch: list[_Stored] = []
     last_seal = time.monotonic()
     sealer = _Sealer(case, manifest, command)
     try:
         for path, opts in jobs:
-            file_report, stored = ingest_file(case, path, opts, known)
+            file_report, stored = ingest_file(case, path, opts, known, staging=staging, generations=generations)
             report.files.append(file_report)
             if stored is None:
                 continue
             known.add(stored.entry["sha256"])
+            generations[stored.entry["sha256"]] = int(stored.entry.get("generation", 1))
             batch.append(stored)
             if time.monotonic() - last_seal >= SEAL_EVERY_SECONDS:
                 sealer.seal(batch)  # empties batch
@@ -230,9 +247,9 @@ def _ingest_jobs(case: Case, jobs: list[tuple[Path, IngestOptions]], command: di
         finally:
             with _interrupts_held():
                 # anything still staged (a file interrupted between parsing and its batch) is not sealed
-                shutil.rmtree(case.root / ".staging", ignore_errors=True)
-    if any(not f.skipped_duplicate for f in report.files):
-        write_catalog(case)
+                shutil.rmtree(staging, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    staging.parent.rmdir()  # only when empty
     return report
 
 
@@ -279,6 +296,7 @@ class _Sealer:
                 self.manifest.setdefault("outputs", []).extend(outputs)
             write_manifest(self.case, self.manifest)
             self._append_custody(batch)
+            refresh_catalog(self.case)
         except BaseException:
             for stored in reversed(committed):
                 stored.stager.uncommit()
@@ -331,8 +349,19 @@ def _interrupts_held() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
-def ingest_file(case: Case, path: Path, options: IngestOptions, known: set[str]) -> tuple[FileReport, _Stored | None]:
-    """Parse and stage one file. Returns its report and (unless a duplicate) what _seal needs."""
+def ingest_file(
+    case: Case,
+    path: Path,
+    options: IngestOptions,
+    known: set[str],
+    *,
+    staging: Path | None = None,
+    generations: dict[str, int] | None = None,
+) -> tuple[FileReport, _Stored | None]:
+    """Parse and stage one file. Returns its report and (unless a duplicate) what _seal needs.
+
+    generations: how often each SHA-256 was ingested before (a retracted input ingested again is
+    generation 2, its Parquet files get new names so the retracted ones stay as sealed)."""
     if options.encoding not in ENCODINGS:
         raise UsageError(f"unknown encoding {options.encoding!r}; choose one of {', '.join(ENCODINGS)}")
     try:
@@ -366,13 +395,19 @@ def ingest_file(case: Case, path: Path, options: IngestOptions, known: set[str])
         parser = fmt.parser(fmt_opts)
     except ParseError as exc:
         raise ForensicsError(str(exc)) from exc
-    stager = Stager(case.root, pre_sha256, source)
+    generation = (generations or {}).get(pre_sha256, 0) + 1
+    stager = Stager(case.root, pre_sha256, source, staging_root=staging, generation=generation)
     try:
         counts, stats, merkle, structural = _run_parser(fmt, parser, path, options, stager, pre_sha256, source)
         if stats.raw.sha256 != pre_sha256:
             raise ForensicsError(f"{path}: file changed while it was being ingested (SHA-256 differs); try again")
         entry = _input_entry(path, source, fmt.name, options, mapping, stats, counts, merkle)
         entry["structural_sample"] = structural
+        entry["year_hint"] = fmt_opts.year_hint  # what a re-parse (verify --reparse) must use again
+        if generation > 1:
+            entry["generation"] = generation
+        if mapping is not None and options.mapping is not None:
+            entry["mapping_copy"] = _preserve_mapping(case, options.mapping, mapping.sha256)
         if options.preserve:
             entry["preserved_copy"] = _preserve(case, path, pre_sha256)
     except BaseException:
@@ -671,6 +706,22 @@ def _preserve(case: Case, path: Path, sha: str) -> str:
         if hash_file(tmp).sha256 != sha:
             tmp.unlink()
             raise ForensicsError(f"{path}: preserved copy does not match the original's hash")
+        tmp.replace(target)
+        target.chmod(0o444)
+    return rel.as_posix()
+
+
+def _preserve_mapping(case: Case, path: Path, sha: str) -> str:
+    """Keep the mapping file in the case, content-addressed, so verify --reparse can use it again."""
+    rel = Path("mappings") / f"{sha}.toml"
+    target = case.root / rel
+    if not target.exists():
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise ForensicsError(f"{path}: mapping file changed while it was being used; try again")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(data)
         tmp.replace(target)
         target.chmod(0o444)
     return rel.as_posix()

@@ -894,6 +894,7 @@ def materialize_case(root: Path, events: list[dict[str, Any]], case_toml: str, d
     (root / "case.toml").write_text(case_toml, encoding="utf-8")
     for sub in ("events", "quarantine"):
         (root / sub).mkdir(exist_ok=True)
+    outputs: list[dict[str, Any]] = []  # Case.connect reads only the files a manifest lists
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for event in events:
         groups.setdefault((str(event.get("source", "")), str(event.get("src_sha256", default_sha))), []).append(event)
@@ -907,6 +908,11 @@ def materialize_case(root: Path, events: list[dict[str, Any]], case_toml: str, d
             target.parent.mkdir(parents=True, exist_ok=True)
             table = chunk.drop("_date").select(EVENT_COLUMNS).to_arrow().cast(EVENT_SCHEMA)
             pq.write_table(table, target)
+            rel = target.relative_to(root).as_posix()
+            outputs.append({"path": rel, "kind": "events", "rows": chunk.height, "input_sha256": sha})
+    from forensics.seal import write_manifest
+
+    write_manifest(Case(root), {"inputs": [], "outputs": outputs})
     return Case(root)
 
 

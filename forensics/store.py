@@ -49,19 +49,22 @@ class Stager:
     case_root: Path
     src_sha256: str
     source: str
+    staging_root: Path | None = None  # this run's staging folder (default CASE/.staging)
+    generation: int = 1  # 2+ when a retracted input is ingested again: its files get new names
     staging: Path = field(init=False)
     outputs: list[StagedOutput] = field(default_factory=list)
     _part: int = 0
 
     def __post_init__(self) -> None:
-        self.staging = self.case_root / ".staging" / self.src_sha256
+        self.staging = (self.staging_root or self.case_root / ".staging") / self.src_sha256
         if self.staging.exists():
             shutil.rmtree(self.staging)
         self.staging.mkdir(parents=True)
 
     def _next_name(self) -> str:
         self._part += 1
-        return f"{self.src_sha256[:16]}-{self._part:05d}.parquet"
+        generation = f"-g{self.generation}" if self.generation > 1 else ""
+        return f"{self.src_sha256[:16]}{generation}-{self._part:05d}.parquet"
 
     def write_events(self, events: pl.DataFrame) -> None:
         if events.height == 0:
@@ -99,6 +102,8 @@ class Stager:
             "sm3": h.sm3,
             "input_sha256": self.src_sha256,
         }
+        if self.generation > 1:
+            entry["generation"] = self.generation
         self.outputs.append(StagedOutput(rel, kind, frame.height, entry))
 
     def commit(self) -> list[dict[str, object]]:

@@ -1,0 +1,86 @@
+"""`forensics check` as one library call: lock, fast verify, run the pack, seal what it used.
+
+A verdict depends on the events, the pack's SQL and the bound parameters (most from case.toml),
+so the custody entry of every check records the digest of each: verify then reports a case.toml
+changed after the check that used it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from forensics.case import Case, case_lock
+from forensics.errors import ForensicsError
+from forensics.seal import append_custody, canonical_json, sha256_file
+
+if TYPE_CHECKING:
+    from forensics.packs import PackResult
+
+
+def require_verified(case: Case, allow_unverified: bool = False) -> list[str]:
+    """The fast verify (custody chain, manifest, layout, file hashes; no row digests).
+
+    Raises unless allow_unverified; returns the problems as lines (empty when the case verifies),
+    which a caller that was allowed to go on must show with its result."""
+    from forensics.custody import verify_case
+
+    report = verify_case(case, deep=False)
+    lines = [f"{p.kind}: {p.path}: {p.detail}" for p in report.problems]
+    if lines and not allow_unverified:
+        shown = "; ".join(lines[:3]) + (f"; and {len(lines) - 3} more" if len(lines) > 3 else "")
+        raise ForensicsError(
+            f"{case.root} fails verification ({shown}); run `forensics verify {case.root}`, "
+            "or pass --allow-unverified to run anyway (the result then says so)"
+        )
+    return lines
+
+
+def check_case(
+    case: Case, pack: str | None, params: Mapping[str, str] | None = None, *, allow_unverified: bool = False
+) -> tuple[PackResult, list[str]]:
+    """Run a pack under the case lock after a fast verify; append a `check` custody entry.
+
+    Returns the result and the verification problems it ran despite (allow_unverified)."""
+    from forensics.packs import run_pack
+
+    with case_lock(case, "check"):
+        unverified = require_verified(case, allow_unverified)
+        result = run_pack(case, pack, params)
+        append_custody(case, "check", check_details(case, result, unverified))
+    return result, unverified
+
+
+def check_details(case: Case, result: PackResult, unverified: list[str]) -> dict[str, Any]:
+    """What a check used, as digests a re-verifier can recompute."""
+    pack = result.pack
+    details: dict[str, Any] = {
+        "pack": {
+            "name": pack.name,
+            "version": pack.version,
+            "sql_sha256": {c.id: c.sql_sha256 for c in pack.checks},
+        },
+        "params_sha256": params_digest(result.params),
+        "case_toml_sha256": sha256_file(case.toml_path) if case.toml_path.is_file() else None,
+        "verdicts": result.verdicts,
+    }
+    if unverified:
+        details["unverified"] = unverified[:20]
+    return details
+
+
+def params_digest(params: Mapping[str, Any]) -> str:
+    """SHA-256 of the bound parameters' canonical JSON (dates and zones as their text)."""
+    text = canonical_json({k: _plain(v) for k, v in params.items()})
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
