@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 Finding = tuple[str, str, str]  # (kind, path relative to the case, detail); verify makes Problems of them
 
-TOP_FILES = {"case.toml", "manifest.json", "custody.log", "case.duckdb", ".lock"}
+# .pseudonym_key: the per-case secret the exhibit masks names with (forensics.masking), not evidence
+TOP_FILES = {"case.toml", "manifest.json", "custody.log", "case.duckdb", ".lock", ".pseudonym_key"}
 SEALED_DIRS = {"events", "quarantine", "raw", "mappings"}  # every file inside must be listed
 OWNED_DIRS = {"exhibits", "witnesses", ".staging", ".tmp"}  # their contents are not ours to judge
 
