@@ -321,9 +321,11 @@ def write_catalog(case: Case) -> None:
     con = duckdb.connect(str(tmp))
     try:
         # DuckDB binds a view when it is created and resolves relative paths against the working
-        # directory, so create the views from inside the case folder.
+        # directory, so create the views from inside the case folder (the SQL is made before: the
+        # case root may itself be a relative path).
+        views = catalog_view_sql(case, case.manifest())
         with contextlib.chdir(case.root):
-            for sql in catalog_view_sql(case, case.manifest()).values():
+            for sql in views.values():
                 con.execute(sql)
     finally:
         con.close()
@@ -351,10 +353,11 @@ def stored_catalog_sql(case: Case) -> dict[str, str] | None:
 
 def expected_catalog_sql(case: Case, manifest: dict[str, Any]) -> dict[str, str]:
     """The definitions write_catalog would store, as DuckDB prints them back."""
+    views = catalog_view_sql(case, manifest)
     con = duckdb.connect()
     try:
         with contextlib.chdir(case.root):
-            for sql in catalog_view_sql(case, manifest).values():
+            for sql in views.values():
                 con.execute(sql)
         rows = con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall()
     finally:

@@ -403,3 +403,14 @@ def test_cli_retract_then_verify_lists_it(guilty: tuple[Path, Path], tmp_path: P
     allowed = runner.invoke(main, ["check", str(case.root), "--allow-unverified"])
     assert allowed.exit_code == 0, allowed.output
     assert "UNVERIFIED unexpected: raw/planted.log" in allowed.output
+
+
+def test_a_case_given_by_a_relative_path_verifies(
+    sealed: Case, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_format: str
+) -> None:
+    (tmp_path / "c.log").write_bytes(LOG.replace(b"user", b"rel"))
+    monkeypatch.chdir(tmp_path)
+    relative = Case(Path(sealed.root.relative_to(tmp_path)))
+    ingest_paths(relative, [Path("c.log")], IngestOptions(format=tiny_format, source="app"))
+    assert verify_case(relative).ok, verify_case(relative).problems
+    assert _count(relative) == _count(sealed)
