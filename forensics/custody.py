@@ -17,15 +17,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-import polars as pl
-
 from forensics.case import Case, expected_catalog_sql, stored_catalog_sql
-from forensics.schema import EVENT_COLUMNS
+from forensics.rowcheck import Problem, Progress, verify_rows
 from forensics.seal import (
     CANONICAL_COLUMNS,
     GENESIS,
@@ -82,17 +78,6 @@ __all__ = [
     "write_manifest",
 ]
 
-Progress = Callable[[int, int], None]  # (rows done, rows in all)
-BATCH_ROWS = 65536  # rows per batch while re-digesting: memory stays bounded whatever the case size
-
-
-@dataclass
-class Problem:
-    # custody | manifest | parquet | raw | rows | missing | unexpected | symlink | special | catalog
-    # | case_toml | truncated | reparse
-    kind: str
-    path: str
-    detail: str
 
 
 @dataclass
@@ -138,7 +123,7 @@ def verify_case(
         _verify_catalog(case, manifest, problems)
         retracted = _retractions(manifest)
         if deep or reparse:
-            roots = _verify_rows(case, manifest, problems, progress)
+            roots = verify_rows(case, manifest, problems, progress)
             checked["inputs"] = len(manifest.get("inputs", []))
             checked["rows"] = sum(r[1] for r in roots.values())
             if reparse:
@@ -341,120 +326,3 @@ def _verify_exhibits(case: Case, entries: list[dict[str, Any]], problems: list[P
                 )
             )
     return count
-
-
-# ---------------------------------------------------------------- rows, streamed
-
-
-def _input_key(item: dict[str, Any]) -> tuple[str, int]:
-    return (str(item.get("sha256")), int(item.get("generation", 1)))
-
-
-def _verify_rows(
-    case: Case, manifest: dict[str, Any], problems: list[Problem], progress: Progress | None
-) -> dict[tuple[str, int], tuple[str, int]]:
-    """Recompute every row digest (hashlib, batch by batch) and each input's Merkle root.
-
-    Returns {(sha256, generation): (merkle root of the stored rows, row count)}. Memory holds one
-    batch of rows, never the case: roots are built by DuckDB streaming the stored digests in
-    (line_no, byte_offset) order, spilling its sort to a temporary folder outside the case."""
-    files_of: dict[tuple[str, int], list[Path]] = {}
-    total = 0
-    for out in manifest.get("outputs", []):
-        if out.get("kind") != "events":
-            continue
-        full = case.root / str(out.get("path"))
-        if full.is_file() and not full.is_symlink():
-            files_of.setdefault((str(out.get("input_sha256")), int(out.get("generation", 1))), []).append(full)
-            total += int(out.get("rows") or 0)
-    tally = _Tally(problems, progress, total)
-    roots: dict[tuple[str, int], tuple[str, int]] = {}
-    for item in manifest.get("inputs", []):
-        if item.get("skipped_duplicate"):
-            continue
-        key = _input_key(item)
-        files = [f for f in files_of.get(key, []) if tally.digest_file(case, f)]
-        root, rows = _stored_root(files)
-        roots[key] = (root, rows)
-        if item.get("merkle_root") and root != item["merkle_root"]:
-            problems.append(
-                Problem("rows", str(item.get("path")), "Merkle root of its stored rows differs from the manifest")
-            )
-        if rows != item.get("events", rows):
-            problems.append(
-                Problem("rows", str(item.get("path")), f"manifest says {item['events']} events, store holds {rows}")
-            )
-    if tally.bad > 20:
-        problems.append(Problem("rows", "events", f"{tally.bad - 20} more rows differ from their digests"))
-    return roots
-
-
-@dataclass
-class _Tally:
-    problems: list[Problem]
-    progress: Progress | None
-    total: int
-    done: int = 0
-    bad: int = 0
-
-    def digest_file(self, case: Case, path: Path) -> bool:
-        """Re-digest one Parquet file batch by batch; False when it cannot be read as events."""
-        import pyarrow.parquet as pq
-
-        try:
-            reader = pq.ParquetFile(path)
-            for batch in reader.iter_batches(batch_size=BATCH_ROWS, columns=EVENT_COLUMNS):
-                frame = pl.from_arrow(batch)
-                assert isinstance(frame, pl.DataFrame)
-                self._compare(frame.select(EVENT_COLUMNS))
-        except Exception as exc:  # a corrupted or foreign file must be reported, not crash verify
-            self.problems.append(Problem("parquet", str(path.relative_to(case.root)), f"unreadable as events: {exc}"))
-            return False
-        return True
-
-    def _compare(self, frame: pl.DataFrame) -> None:
-        recomputed = row_digests(frame)
-        bad = frame.filter(recomputed != frame.get_column("row_digest"))
-        for row in bad.head(max(0, 20 - self.bad)).iter_rows(named=True):
-            self.problems.append(
-                Problem(
-                    "rows",
-                    f"{row['source']}:{str(row['src_sha256'])[:12]}:{row['line_no']}",
-                    "row content differs from its digest",
-                )
-            )
-        self.bad += bad.height
-        self.done += frame.height
-        if self.progress is not None:
-            self.progress(self.done, self.total)
-
-
-def _stored_root(files: list[Path]) -> tuple[str, int]:
-    """Merkle root of the stored digests of one input's files, in (line_no, byte_offset) order."""
-    import tempfile
-
-    import duckdb
-
-    builder = MerkleBuilder()
-    if not files:
-        return builder.root(), 0
-    con = duckdb.connect()
-    rows = 0
-    try:
-        con.execute("SET memory_limit = '512MB'")
-        con.execute("SET temp_directory = $d", {"d": str(Path(tempfile.gettempdir()) / "forensics-verify")})
-        con.execute("SET preserve_insertion_order = true")
-        # ties (a JSON document's records share a line) keep the write order: part name, then row
-        sql = (
-            "SELECT row_digest FROM read_parquet($files, union_by_name = true, filename = true, "
-            "file_row_number = true) ORDER BY line_no, byte_offset, parse_filename(filename), file_row_number"
-        )
-        reader = con.sql(sql, params={"files": [str(f) for f in files]}).to_arrow_reader(BATCH_ROWS)
-        for batch in reader:
-            digests = pl.from_arrow(batch.column(0))
-            assert isinstance(digests, pl.Series)
-            builder.add_packed(packed_digests(digests))
-            rows += len(digests)
-    finally:
-        con.close()
-    return builder.root(), rows
