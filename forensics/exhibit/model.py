@@ -139,8 +139,7 @@ def _sources(manifest: dict[str, Any], pack: dict[str, Any], config: dict[str, A
 
 def _extraction(src: RecordInputs) -> dict[str, Any]:
     keys = ("path", "source", "format", "bytes", "sha256", "sm3", "lines", "events", "quarantined", "blank", "tz")
-    keys += ("retracted",)  # {at, reason, custody_seq} of an input forensics retract took out of the views
-    inputs = [{k: item.get(k) for k in keys} for item in src.manifest.get("inputs", [])]
+    inputs = [{k: item.get(k) for k in (*keys, "retracted")} for item in src.manifest.get("inputs", [])]
     for n, item in enumerate(inputs, 1):
         item["ref"] = f"I{n}"
     runs = [
