@@ -327,6 +327,10 @@ def test_check_seals_case_toml_params_and_pack(guilty: tuple[Path, Path], tmp_pa
     text = case.toml_path.read_text(encoding="utf-8")
     case.toml_path.write_text(text.replace("[window]", "[window]\n# edited after the check"), encoding="utf-8")
     assert ("case_toml", "case.toml") in _kinds(case)
+    # the user's next question: a new check runs on the edited case.toml and seals it
+    check_case(case, None, {})
+    assert read_custody(case)[-1]["details"]["case_toml_sha256"] == sha256_file(case.toml_path)
+    assert verify_case(case, deep=False).ok
 
 
 def _reseal(case: Case, parquet: Path, column: str, value: str) -> None:
