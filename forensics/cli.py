@@ -456,12 +456,16 @@ def packs_test(pack: str) -> None:
 def exhibit(
     case: Path, out_dir: Path | None, lang: str, unmask: bool, number: str | None, font_path: Path | None
 ) -> None:
-    """Write the court exhibit: PDF/A-2b, HTML, JSON findings and a hash manifest."""
+    """Write the court exhibit: PDF/A-2b, HTML, JSON findings and a hash manifest.
+
+    The case is verified first (custody, manifest, file hashes); a case that fails is refused."""
     from forensics.case import case_lock, open_case
+    from forensics.checkrun import require_verified
     from forensics.exhibit import build_exhibit
 
     c = open_case(case)
     with case_lock(c, "exhibit"):
+        require_verified(c)  # a tampered case must not yield a clean-looking exhibit
         result = build_exhibit(c, out_dir, lang=lang, unmask=unmask, number=number, font_path=font_path)
     for line in result.summary:
         click.echo(line)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import polars as pl
 
-from forensics.custody import hash_file
 from forensics.errors import ForensicsError
 from forensics.schema import EVENT_COLUMNS, EVENT_SCHEMA, QUARANTINE_COLUMNS
+from forensics.seal import hash_file
 
 
 def conform_events(events: pl.DataFrame, source: str, src_sha256: str) -> pl.DataFrame:

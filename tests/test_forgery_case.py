@@ -418,3 +418,18 @@ def test_a_case_given_by_a_relative_path_verifies(
     ingest_paths(relative, [Path("c.log")], IngestOptions(format=tiny_format, source="app"))
     assert verify_case(relative).ok, verify_case(relative).problems
     assert _count(relative) == _count(sealed)
+
+
+def test_cli_exhibit_refuses_a_tampered_case(guilty: tuple[Path, Path], tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from forensics.cli import main
+
+    case = _copy(guilty, tmp_path)
+    listed = sorted(case.events_dir.rglob("*.parquet"))[0]
+    (listed.parent / "planted.parquet").write_bytes(listed.read_bytes())
+    refused = CliRunner().invoke(main, ["exhibit", str(case.root)])
+    assert refused.exit_code == 1
+    assert "fails verification" in refused.output and "planted.parquet" in refused.output
+    assert not any(case.exhibits_dir.iterdir())
+    assert not (case.root / ".lock").exists()
