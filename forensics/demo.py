@@ -41,9 +41,9 @@ def _prepare(out_dir: Path) -> None:
 
 def run_demo(out_dir: Path, progress: Callable[[str], None] | None = None) -> DemoResult:
     from forensics.case import init_case
+    from forensics.checkrun import check_case
     from forensics.exhibit import build_exhibit
     from forensics.ingest import IngestOptions, ingest_plan
-    from forensics.packs import run_pack
 
     say = progress or (lambda _msg: None)
     sample = sample_case_dir()
@@ -56,7 +56,7 @@ def run_demo(out_dir: Path, progress: Callable[[str], None] | None = None) -> De
     report = ingest_plan(case, sample / "plan.toml", IngestOptions())
     say(f"ingested {report.events} events from {len(report.files)} files ({report.quarantined} quarantined)")
     say("check order-leak")
-    result = run_pack(case, None, {}).to_json()
+    result = check_case(case, None, {})[0].to_json()  # verified first, recorded in custody
     say("exhibit")
     exhibit = build_exhibit(case, out_dir / "exhibit", lang="zh-en", unmask=False, number=None, font_path=None)
     verdicts = {c["id"]: c["verdict"] for c in result["checks"]}

@@ -433,3 +433,43 @@ def test_cli_exhibit_refuses_a_tampered_case(guilty: tuple[Path, Path], tmp_path
     assert "fails verification" in refused.output and "planted.parquet" in refused.output
     assert not any(case.exhibits_dir.iterdir())
     assert not (case.root / ".lock").exists()
+
+
+def test_two_ingest_processes_at_once_leave_a_case_that_verifies(tmp_path: Path) -> None:
+    """The reproduced race, with real processes: each run either ingests or is refused at once."""
+    import subprocess
+    import sys
+
+    from forensics.case import init_case
+
+    case = init_case(tmp_path / "case")
+    logs = []
+    for n in range(2):
+        path = tmp_path / f"access-{n}.log"
+        lines = [
+            f'10.0.0.{n} - - [05/Mar/2024:10:{m // 60:02d}:{m % 60:02d} +0800] '
+            f'"GET /order/{n}/{m} HTTP/1.1" 200 5 "-" "ua"'
+            for m in range(3000)
+        ]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        logs.append(path)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    code = "import sys; from forensics.cli import main; sys.exit(main())"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, "ingest", str(case.root), str(p), "--format", "nginx", "--source", "api"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for p in logs
+    ]
+    results = [(r.wait(timeout=300), r.stderr.read() if r.stderr else "") for r in runs]
+    for status, err in results:
+        assert status == 0 or (status == 1 and "in use by another run" in err), err
+    done = sum(1 for status, _ in results if status == 0)
+    assert done >= 1
+    assert len(case.manifest()["inputs"]) == done
+    assert verify_case(case).ok, verify_case(case).problems
+    assert not (case.root / ".staging").exists() and not (case.root / ".lock").exists()
