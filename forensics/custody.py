@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from forensics.case import Case, expected_catalog_sql, stored_catalog_sql
@@ -311,18 +312,25 @@ def _verify_exhibits(case: Case, entries: list[dict[str, Any]], problems: list[P
             problems.append(
                 Problem("truncated", rel, "this exhibit has no custody entry (the log was cut or the folder added)")
             )
-        try:
-            head = json.loads(manifest_path.read_text(encoding="utf-8")).get("custody_head")
-        except (OSError, ValueError, AttributeError):
-            problems.append(Problem("truncated", rel, "exhibit manifest cannot be read"))
-            continue
-        if isinstance(head, dict) and by_seq.get(head.get("seq")) != head.get("hash"):
-            problems.append(
-                Problem(
-                    "truncated",
-                    rel,
-                    f"the exhibit was built on custody entry {head.get('seq')}, which the log no longer holds "
-                    "(entries were removed or rewritten)",
+        for record in (manifest_path, folder / "exhibit.json"):
+            head = _custody_head(record)
+            if head is not None and by_seq.get(head.get("seq")) != head.get("hash"):
+                problems.append(
+                    Problem(
+                        "truncated",
+                        str(record.relative_to(case.root)),
+                        f"the exhibit was built on custody entry {head.get('seq')}, which the log no longer holds "
+                        "(entries were removed or rewritten)",
+                    )
                 )
-            )
     return count
+
+
+def _custody_head(path: Path) -> dict[str, Any] | None:
+    """The {seq, hash} an exhibit record names (manifest.json or exhibit.json), if any."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # exhibit verify names an unreadable record; here only the head matters
+    head = data.get("custody_head") if isinstance(data, dict) else None
+    return head if isinstance(head, dict) else None

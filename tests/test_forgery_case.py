@@ -473,3 +473,12 @@ def test_two_ingest_processes_at_once_leave_a_case_that_verifies(tmp_path: Path)
     assert len(case.manifest()["inputs"]) == done
     assert verify_case(case).ok, verify_case(case).problems
     assert not (case.root / ".staging").exists() and not (case.root / ".lock").exists()
+
+
+def test_head_named_in_exhibit_json_is_checked_too(sealed: Case) -> None:
+    last = read_custody(sealed)[-1]
+    manifest = _fake_exhibit(sealed, "E-4", None)
+    record = manifest.parent / "exhibit.json"
+    record.write_text(json.dumps({"custody_head": {"seq": last["seq"], "hash": "0" * 64}}), encoding="utf-8")
+    append_custody(sealed, "exhibit", {"exhibit_manifest_sha256": sha256_file(manifest)})
+    assert ("truncated", "exhibits/E-4/exhibit.json") in _kinds(sealed)
