@@ -214,10 +214,27 @@ def _print_ingest_table(report: Any) -> None:
 
 @main.command()
 @click.argument("target", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print {ok, problems: [{kind, path, detail}]}.")
+@click.option("--json", "as_json", is_flag=True, help="Print {ok, problems: [{kind, path, detail}], notes}.")
+@click.option(
+    "--trust",
+    "trust",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Public key (PEM) whose signature the case must carry and that must still hold (repeatable).",
+)
+@click.option(
+    "--tsa-cert",
+    "tsa_certs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TSA or TSA CA certificate (PEM) to check timestamps against (repeatable).",
+)
 @_friendly
-def verify(target: Path, as_json: bool) -> None:
-    """Recompute every hash of a CASE or an EXHIBIT folder; exit 1 naming each mismatch."""
+def verify(target: Path, as_json: bool, trust: tuple[Path, ...], tsa_certs: tuple[Path, ...]) -> None:
+    """Recompute every hash of a CASE or an EXHIBIT folder; exit 1 naming each mismatch.
+
+    For a case, also check its signatures and timestamps (CASE/witnesses) against the custody log."""
+    notes: list[str] = []
     if (target / "exhibit.json").exists():
         from forensics.exhibit.verify import verify_exhibit
 
@@ -225,16 +242,96 @@ def verify(target: Path, as_json: bool) -> None:
     else:
         from forensics.case import open_case
         from forensics.custody import verify_case
+        from forensics.witness import verify_witnesses
 
-        report = verify_case(open_case(target))
+        case = open_case(target)
+        report = verify_case(case)
+        witnessed = verify_witnesses(case, trust, tsa_certs)
+        report.problems += witnessed.problems
+        report.ok = not report.problems
+        notes = witnessed.notes
     if as_json:
-        _print_json(report.to_json())
+        _print_json({**report.to_json(), "notes": notes})
     else:
         for p in report.problems:
             click.echo(f"MISMATCH {p.kind}: {p.path}: {p.detail}")
+        for note in notes:
+            click.echo(f"info: {note}")
         click.echo("OK: every hash matches" if report.ok else f"FAILED: {len(report.problems)} problem(s)")
     if not report.ok:
         sys.exit(1)
+
+
+# ---------------------------------------------------------------- witnesses: keys, signatures, timestamps
+
+
+@main.command()
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Private key file; the public key goes to OUT.pub."
+)
+@click.option("--algorithm", type=click.Choice(["ed25519", "sm2"]), default="ed25519", show_default=True)
+@_friendly
+def keygen(out: Path, algorithm: str) -> None:
+    """Make a signing key pair (PKCS#8 PEM, the private file readable by you only)."""
+    from forensics.witness import keygen as make_key
+
+    public = make_key(out, algorithm)
+    click.echo(f"private key: {out}\npublic key:  {out}.pub\nfingerprint: {public.fingerprint}")
+
+
+@main.command()
+@click.argument("case", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--key", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Private key (PEM)."
+)
+@click.option(
+    "--algorithm", type=click.Choice(["ed25519", "sm2"]), help="Insist on this algorithm (default: the key's)."
+)
+@_friendly
+def sign(case: Path, key: Path, algorithm: str | None) -> None:
+    """Sign the case's current seal (manifest, custody head, case.toml); stored in CASE/witnesses."""
+    from forensics.case import open_case
+    from forensics.witness import sign_case
+
+    done = sign_case(open_case(case), key, algorithm)
+    click.echo(
+        f"signed custody head seq {done['signed_head_seq']} with {done['key_fingerprint']} ({done['algorithm']})\n"
+        f"statement sha256 {done['statement_sha256']}\nwitness {done['witness']}"
+    )
+
+
+@main.command()
+@click.argument("case", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--request", "request", type=click.Path(path_type=Path), help="Write an RFC 3161 request (.tsq) here.")
+@click.option("--attach", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The TSA's reply (.tsr).")
+@click.option(
+    "--tsa-cert",
+    "tsa_certs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TSA or TSA CA certificate (PEM) to check the reply against (default: the system store).",
+)
+@_friendly
+def timestamp(case: Path, request: Path | None, attach: Path | None, tsa_certs: tuple[Path, ...]) -> None:
+    """Trusted time for the case's current seal: --request OUT.tsq, send it to a TSA, then --attach REPLY.tsr."""
+    from forensics.case import open_case
+    from forensics.witness import timestamp_attach, timestamp_request
+
+    if (request is None) == (attach is None):
+        raise UsageError("give exactly one of --request OUT.tsq or --attach REPLY.tsr")
+    if request is not None:
+        done = timestamp_request(open_case(case), request)
+        click.echo(
+            f"request {done['request']} (nonce {done['nonce']}) over statement sha256 {done['statement_sha256']}, "
+            f"custody head seq {done['custody_head_seq']}; send it to a TSA and --attach the reply"
+        )
+        return
+    assert attach is not None
+    done = timestamp_attach(open_case(case), attach, list(tsa_certs))
+    click.echo(
+        f"sealed no later than {done['gen_time']} by TSA {done['tsa']}: custody head seq {done['signed_head_seq']}\n"
+        f"witness {done['witness']}"
+    )
 
 
 # ---------------------------------------------------------------- query / check / packs
