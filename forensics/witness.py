@@ -185,7 +185,7 @@ def _pem_blocks(text: str, where: str) -> list[tuple[str, bytes]]:
         elif line.startswith("-----END ") and label is not None:
             try:
                 blocks.append((label, base64.b64decode("".join(body), validate=True)))
-            except binascii.Error as exc:
+            except ValueError as exc:  # binascii.Error, or non-ASCII text in the block
                 raise ForensicsError(f"{where}: damaged PEM block {label} ({exc})") from exc
             label = None
         elif label is not None:
@@ -413,7 +413,7 @@ def sign_case(case: Case, key_path: Path, algorithm: str | None = None) -> dict[
         "witness": f"witnesses/{name}",
     }
     append_custody(case, "sign", details)
-    return {"witness": str(path), **details}
+    return {**details, "witness": str(path)}
 
 
 # ---------------------------------------------------------------- RFC 3161
@@ -584,7 +584,7 @@ def timestamp_attach(case: Case, reply: Path, tsa_certs: list[Path]) -> dict[str
         "witness": f"witnesses/{stem}.json",
     }
     append_custody(case, "timestamp", details)
-    return {"witness": str(out / f"{stem}.json"), **details}
+    return {**details, "witness": str(out / f"{stem}.json")}
 
 
 def _read_reply(reply: Path) -> bytes:
@@ -615,7 +615,9 @@ def verify_witnesses(case: Case, trust: Iterable[Path] = (), tsa_certs: Iterable
         record = _load_witness(path, report)
         if record is None:
             continue
-        head_ok = _check_head(case, record, entries, state, rel, report)
+        head_ok = _check_head(record, entries, rel, report)
+        seq = int(record["statement"]["custody_head"]["seq"])
+        _check_state(case, record, entries[seq:] if head_ok else [], state, rel, report)
         _check_recorded(record, entries, rel, report)
         if record.get("kind") == "signature":
             fp = _check_signature(record, trusted, rel, report, head_ok)
@@ -666,15 +668,8 @@ def _load_witness(path: Path, report: WitnessReport) -> dict[str, Any] | None:
     return result
 
 
-def _check_head(
-    case: Case,
-    record: dict[str, Any],
-    entries: list[dict[str, Any]],
-    state: _CaseState,
-    rel: str,
-    report: WitnessReport,
-) -> bool:
-    """Does the log still reach the witnessed head, and does the case still match it?"""
+def _check_head(record: dict[str, Any], entries: list[dict[str, Any]], rel: str, report: WitnessReport) -> bool:
+    """Does the log still reach the witnessed head with the same hash, through an intact chain?"""
     statement = record["statement"]
     seq, want = int(statement["custody_head"]["seq"]), str(statement["custody_head"]["hash"])
     what = "signature" if record.get("kind") == "signature" else "timestamp"
@@ -695,11 +690,26 @@ def _check_head(
         )
         return False
     sealed = [e["details"]["manifest_sha256"] for e in entries[:seq] if _manifest_sealed(e)]
-    if (sealed[-1] if sealed else None) != statement["manifest_seal"] and sealed:
+    if sealed and sealed[-1] != statement["manifest_seal"]:
         report.problems.append(
             Problem("witness-manifest", rel, f"the manifest seal recorded at entry {seq} differs from the {what}ed one")
         )
-    later = [e for e in entries[seq:] if _manifest_sealed(e)]
+    return len(report.problems) == before
+
+
+def _check_state(
+    case: Case,
+    record: dict[str, Any],
+    later_entries: list[dict[str, Any]],
+    state: _CaseState,
+    rel: str,
+    report: WitnessReport,
+) -> None:
+    """Does the case still hold what was witnessed? Changes are accepted only where a custody entry after
+    the (still reachable) head seals them; LATER_ENTRIES is empty when the head is not reachable."""
+    statement = record["statement"]
+    what = "signature" if record.get("kind") == "signature" else "timestamp"
+    later = [e for e in later_entries if _manifest_sealed(e)]
     if state.manifest_seal != statement["manifest_seal"] and not later:
         report.problems.append(
             Problem(
@@ -710,10 +720,9 @@ def _check_head(
         )
     _check_signed_evidence(case, statement, state, rel, what, report)
     if state.case_toml_sha256 != statement["case_toml_sha256"] and not _recorded_later(
-        entries[seq:], state.case_toml_sha256
+        later_entries, state.case_toml_sha256
     ):
         report.problems.append(Problem("witness-case-toml", rel, f"case.toml changed since the {what}"))
-    return len(report.problems) == before
 
 
 def _check_recorded(record: dict[str, Any], entries: list[dict[str, Any]], rel: str, report: WitnessReport) -> None:
