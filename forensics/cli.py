@@ -238,6 +238,8 @@ def verify(target: Path, as_json: bool, trust: tuple[Path, ...], tsa_certs: tupl
     if (target / "exhibit.json").exists():
         from forensics.exhibit.verify import verify_exhibit
 
+        if trust or tsa_certs:
+            raise UsageError("--trust and --tsa-cert check a case's witnesses: give the CASE folder")
         report = verify_exhibit(target)
     else:
         from forensics.case import open_case
@@ -273,7 +275,7 @@ def verify(target: Path, as_json: bool, trust: tuple[Path, ...], tsa_certs: tupl
 @_friendly
 def keygen(out: Path, algorithm: str) -> None:
     """Make a signing key pair (PKCS#8 PEM, the private file readable by you only)."""
-    from forensics.witness import keygen as make_key
+    from forensics.witness_crypto import keygen as make_key
 
     public = make_key(out, algorithm)
     click.echo(f"private key: {out}\npublic key:  {out}.pub\nfingerprint: {public.fingerprint}")

@@ -31,15 +31,13 @@ from forensics.errors import ForensicsError, UsageError
 from forensics.ingest import IngestOptions, ingest_paths
 from forensics.schema import EVENT_COLUMNS
 from forensics.witness import (
-    keygen,
-    load_public_key,
-    parse_reply,
     sign_case,
     statement_bytes,
     timestamp_attach,
     timestamp_request,
     verify_witnesses,
 )
+from forensics.witness_crypto import keygen, load_public_key, parse_reply
 
 needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI missing (scripts/setup.sh)")
 
