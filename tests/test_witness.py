@@ -20,6 +20,7 @@ from forensics.cli import main
 from forensics.custody import (
     GENESIS,
     _entry_hash,
+    append_custody,
     canonical_json,
     hash_file,
     manifest_seal,
@@ -135,7 +136,7 @@ def _timestamp(case: Case, tsa_dir: Path, tmp_path: Path) -> Path:
 # ---------------------------------------------------------------- a forger who knows the public formulas
 
 
-def _reseal(case: Case) -> None:
+def _reseal(case: Case, rechain: bool = True) -> None:
     """Edit a row, then recompute row digests, Parquet hashes, Merkle roots, manifest and custody chain."""
     manifest = json.loads(case.manifest_path.read_text())
     outputs = [o for o in manifest["outputs"] if o["kind"] == "events"]
@@ -154,7 +155,10 @@ def _reseal(case: Case) -> None:
         mine = every.filter(pl.col("src_sha256") == item["sha256"]).sort(["line_no", "byte_offset"])
         item["merkle_root"] = merkle_root(mine["row_digest"].to_list())
     case.manifest_path.write_text(manifest_text(manifest))
-    _rechain(case, lambda e: e, manifest_seal(manifest))
+    if rechain:
+        _rechain(case, lambda e: e, manifest_seal(manifest))
+    else:  # keep the signed head, append an entry that "explains" the new manifest
+        append_custody(case, "ingest", {"manifest_sha256": manifest_seal(manifest)})
 
 
 def _rechain(case: Case, keep: Callable[[list[dict]], list[dict]], seal: str | None = None) -> None:
@@ -254,6 +258,25 @@ def test_full_reseal_that_also_removes_the_signature_fails_with_trust(sealed: Ca
     _rechain(sealed, lambda es: [e for e in es if e["action"] != "sign"])
     assert verify_witnesses(sealed).problems == []  # nothing left to see without a key to expect ...
     assert _kinds(verify_witnesses(sealed, [key_dir / "ours.pub"])) == {"unsigned"}  # ... with one, caught
+
+
+def test_reseal_that_keeps_the_signed_head_and_appends_is_caught(sealed: Case, key_dir: Path) -> None:
+    """The signed prefix of the log is intact; the rows it sealed were changed and re-sealed after it."""
+    sign_case(sealed, key_dir / "ours")
+    _reseal(sealed, rechain=False)
+    assert _kinds(verify_witnesses(sealed, [key_dir / "ours.pub"])) == {"witness-evidence"}
+
+
+def test_ingest_after_signing_is_not_covered_but_not_a_failure(
+    sealed: Case, key_dir: Path, tiny_format: str, tmp_path: Path
+) -> None:
+    sign_case(sealed, key_dir / "ours")
+    later = tmp_path / "later.log"
+    later.write_bytes(_log(50, 5))
+    ingest_paths(sealed, [later], IngestOptions(format=tiny_format, source="app"))
+    report = verify_witnesses(sealed, [key_dir / "ours.pub"])
+    assert report.problems == []
+    assert any("(ingest, sign) not covered by the signature" in n for n in report.notes)
 
 
 def test_tail_truncation_after_signing_is_caught(sealed: Case, key_dir: Path) -> None:
