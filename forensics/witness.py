@@ -342,20 +342,45 @@ class _CaseState:
 
 
 def _load_witness(path: Path, report: WitnessReport) -> dict[str, Any] | None:
+    """The witness record, or None after naming why it cannot be used (a forged file must not crash verify)."""
     rel = f"witnesses/{path.name}"
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        statement = record["statement"]
-        head = statement["custody_head"]
-        int(head["seq"]), str(head["hash"]), str(statement["manifest_seal"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError) as exc:
         report.problems.append(Problem("witness", rel, f"unreadable witness ({type(exc).__name__}: {exc})"))
         return None
-    if not isinstance(record, dict) or record.get("statement_sha256") != statement_digest(statement):
+    why = _statement_shape_error(record.get("statement") if isinstance(record, dict) else None)
+    if why is None and record.get("kind") not in ("signature", "timestamp"):
+        why = "kind is neither signature nor timestamp"
+    if why is not None:
+        report.problems.append(Problem("witness", rel, f"not a witness this tool can check: {why}"))
+        return None
+    if record.get("statement_sha256") != statement_digest(record["statement"]):
         report.problems.append(Problem("witness", rel, "statement_sha256 is not the digest of its statement"))
         return None
     result: dict[str, Any] = record
     return result
+
+
+def _statement_shape_error(statement: Any) -> str | None:
+    if not isinstance(statement, dict) or set(statement) != {
+        "format",
+        "custody_head",
+        "manifest_seal",
+        "case_toml_sha256",
+    }:
+        return "the statement does not have the documented fields"
+    if statement["format"] != FORMAT:
+        return f"statement format {str(statement['format'])[:40]!r} is not {FORMAT}"
+    head = statement["custody_head"]
+    if not isinstance(head, dict) or set(head) != {"seq", "hash"}:
+        return "custody_head is not {seq, hash}"
+    if not isinstance(head["seq"], int) or isinstance(head["seq"], bool) or head["seq"] < 1:
+        return "custody_head.seq is not a positive integer"
+    for value in (head["hash"], statement["manifest_seal"], statement["case_toml_sha256"]):
+        if not (isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)):
+            return "a hash in the statement is not 64 lowercase hex digits"
+    return None
 
 
 def _check_head(record: dict[str, Any], entries: list[dict[str, Any]], rel: str, report: WitnessReport) -> bool:

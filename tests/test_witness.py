@@ -34,6 +34,7 @@ from forensics.schema import EVENT_COLUMNS
 from forensics.witness import (
     sign_case,
     statement_bytes,
+    statement_digest,
     timestamp_attach,
     timestamp_request,
     verify_witnesses,
@@ -405,6 +406,59 @@ def test_cli_timestamp_round_trip(sealed: Case, tsa: Path, tmp_path: Path) -> No
 
 
 # ---------------------------------------------------------------- parsers never crash
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=70),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=20), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(
+    statement=st.fixed_dictionaries(
+        {"format": st.sampled_from(["forensics-witness/1", "x"]), "custody_head": _JSON, "manifest_seal": _JSON}
+    )
+    | _JSON,
+    kind=st.sampled_from(["signature", "timestamp", None]),
+)
+def test_any_witness_file_is_named_never_a_crash(
+    tmp_path_factory: pytest.TempPathFactory, statement: object, kind: str | None
+) -> None:
+    root = tmp_path_factory.mktemp("forged")
+    case = Case(root)
+    case.custody_path.write_text("")
+    case.manifest_path.write_text("{}")
+    case.toml_path.write_text("")
+    (root / "witnesses").mkdir()
+    record = {"kind": kind, "statement": statement, "statement_sha256": "0" * 64, "reply": "../x.tsr"}
+    (root / "witnesses" / f"{kind or 'signature'}-1.json").write_text(json.dumps(record))
+    report = verify_witnesses(case)
+    assert [p.kind for p in report.problems] == ["witness"]
+
+
+_HEX = st.text("0123456789abcdef", min_size=64, max_size=64)
+
+
+@given(seq=st.integers(1, 5), head=_HEX, seal=_HEX, toml=_HEX, kind=st.sampled_from(["signature", "timestamp"]))
+def test_well_formed_forged_witness_on_a_bare_case_is_named(
+    tmp_path_factory: pytest.TempPathFactory, seq: int, head: str, seal: str, toml: str, kind: str
+) -> None:
+    """A forged witness with a valid digest reaches the deeper checks: named problems, no traceback."""
+    root = tmp_path_factory.mktemp("forged")
+    case = Case(root)
+    case.custody_path.write_text("")
+    case.manifest_path.write_text("[]")
+    case.toml_path.write_text("")
+    (root / "witnesses").mkdir()
+    statement = {"format": "forensics-witness/1", "custody_head": {"seq": seq, "hash": head},
+                 "manifest_seal": seal, "case_toml_sha256": toml}  # fmt: skip
+    record = {"kind": kind, "statement": statement, "statement_sha256": statement_digest(statement),
+              "reply": "../../x.tsr", "signature_base64": "!!", "key_fingerprint": "sha256:00"}  # fmt: skip
+    (root / "witnesses" / f"{kind}-1.json").write_text(json.dumps(record))
+    (root / "witnesses" / f"manifest-{seal}.json").write_text("not json")
+    kinds = {p.kind for p in verify_witnesses(case).problems}
+    assert "witness-truncated" in kinds
+    assert kinds <= {"witness-truncated", "witness-unrecorded", "witness-case-toml", "witness-manifest", "timestamp"}
 
 
 @given(st.binary(max_size=300))
