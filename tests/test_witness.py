@@ -469,6 +469,26 @@ def test_parse_reply_on_any_bytes_raises_one_clear_error(data: bytes) -> None:
         assert str(exc).startswith("x.tsr: ")
 
 
+@pytest.fixture(scope="module")
+def genuine_reply(tsa: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    folder = tmp_path_factory.mktemp("reply")
+    _run("ts", "-query", "-digest", "cd" * 32, "-sha256", "-cert", "-out", "q.tsq", cwd=folder)
+    return _reply(tsa, folder / "q.tsq", folder / "r.tsr").read_bytes()
+
+
+@given(flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), min_size=1, max_size=4))
+def test_parse_reply_on_a_damaged_reply_never_crashes(genuine_reply: bytes, flips: list[tuple[int, int]]) -> None:
+    data = bytearray(genuine_reply)
+    for where, mask in flips:
+        data[where % len(data)] ^= mask
+    try:
+        info = parse_reply(bytes(data), "x.tsr")
+    except ForensicsError as exc:
+        assert str(exc).startswith("x.tsr: ")
+    else:
+        assert len(info.imprint) % 2 == 0
+
+
 @given(st.text(max_size=400))
 def test_load_public_key_on_any_text_raises_a_usage_error(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
     path = tmp_path_factory.mktemp("pem") / "k.pem"
