@@ -23,6 +23,9 @@ from typing import Any
 from forensics.errors import ForensicsError, UsageError
 
 ALGORITHMS = ("ed25519", "sm2")
+# The passphrase of an encrypted key comes from this variable, never from an argument: custody.log records
+# the command line of every step.
+PASSPHRASE_ENV = "FORENSICS_KEY_PASSPHRASE"
 SM2_ID = "1234567812345678"  # GM/T 0009 default signer ID; what Chinese CAs and OpenSSL 3 use
 _ED25519_OID = "1.3.101.112"
 _EC_OID = "1.2.840.10045.2.1"
@@ -110,7 +113,7 @@ def private_key_algorithm(path: Path) -> str:
         raise UsageError(f"{where}: cannot read the key ({exc.strerror})") from exc
     blocks = _pem_blocks(text, where)
     if any(label == "ENCRYPTED PRIVATE KEY" for label, _ in blocks):
-        raise UsageError(f"{where}: the key is encrypted; give an unencrypted PKCS#8 key (keep it offline)")
+        return _encrypted_key_algorithm(path)
     ders = [der for label, der in blocks if label == "PRIVATE KEY"]
     if not ders:
         raise UsageError(f"{where}: no '-----BEGIN PRIVATE KEY-----' (PKCS#8) block")
@@ -119,6 +122,42 @@ def private_key_algorithm(path: Path) -> str:
         return _algorithm_of(info["private_key_algorithm"], where)
     except (ValueError, TypeError) as exc:
         raise UsageError(f"{where}: not a valid PKCS#8 private key ({exc})") from exc
+
+
+def _passphrase() -> bytes | None:
+    value = os.environ.get(PASSPHRASE_ENV)
+    return value.encode("utf-8") if value else None
+
+
+def _password_for(key_path: Path) -> bytes | None:
+    """The passphrase only for an encrypted key (cryptography refuses a password for a plain one)."""
+    return _passphrase() if b"ENCRYPTED PRIVATE KEY" in key_path.read_bytes() else None
+
+
+def _passin() -> list[str]:
+    return ["-passin", f"env:{PASSPHRASE_ENV}"] if _passphrase() else []
+
+
+def _encrypted_key_algorithm(path: Path) -> str:
+    """Ed25519 is decrypted by cryptography; anything it cannot load (SM2) is read by openssl."""
+    from asn1crypto import keys
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    password = _passphrase()
+    if password is None:
+        raise UsageError(f"{path}: the key is encrypted; put its passphrase in the {PASSPHRASE_ENV} variable")
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=password)
+    except UnsupportedAlgorithm:
+        der = _openssl_ok(["pkey", "-in", str(path), *_passin(), "-pubout", "-outform", "DER"], f"reading {path}")
+        return _algorithm_of(keys.PublicKeyInfo.load(der)["algorithm"], str(path))
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"{path}: cannot decrypt the key (wrong passphrase in {PASSPHRASE_ENV}?)") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise UsageError(f"{path}: not an Ed25519 or SM2 key")
+    return "ed25519"
 
 
 def _openssl(args: list[str], what: str, data_in: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -137,7 +176,9 @@ def _openssl_ok(args: list[str], what: str) -> bytes:
 
 
 def keygen(out: Path, algorithm: str = "ed25519") -> PublicKey:
-    """Write a new private key to OUT (PKCS#8 PEM, mode 0600) and its public key to OUT.pub."""
+    """Write a new private key to OUT (PKCS#8 PEM, mode 0600) and its public key to OUT.pub.
+
+    The private key is encrypted (AES-256) with the passphrase in FORENSICS_KEY_PASSPHRASE when it is set."""
     if algorithm not in ALGORITHMS:
         raise UsageError(f"--algorithm must be one of {', '.join(ALGORITHMS)}")
     pub = out.with_name(out.name + ".pub")
@@ -149,11 +190,12 @@ def keygen(out: Path, algorithm: str = "ed25519") -> PublicKey:
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
         key = Ed25519PrivateKey.generate()
-        private_pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        password = _passphrase()
+        protect = serialization.BestAvailableEncryption(password) if password else serialization.NoEncryption()
+        private_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, protect)
     else:
-        private_pem = _openssl_ok(["genpkey", "-algorithm", "SM2"], "SM2 key generation")
+        cipher = ["-aes-256-cbc", "-pass", f"env:{PASSPHRASE_ENV}"] if _passphrase() else []
+        private_pem = _openssl_ok(["genpkey", "-algorithm", "SM2", *cipher], "SM2 key generation")
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(private_pem)
@@ -167,11 +209,11 @@ def public_der_of_private(key_path: Path, algorithm: str) -> bytes:
     if algorithm == "ed25519":
         from cryptography.hazmat.primitives import serialization
 
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=_password_for(key_path))
         return key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-    return _openssl_ok(["pkey", "-in", str(key_path), "-pubout", "-outform", "DER"], "reading the SM2 key")
+    return _openssl_ok(["pkey", "-in", str(key_path), *_passin(), "-pubout", "-outform", "DER"], "reading the SM2 key")
 
 
 def sign_bytes(key_path: Path, algorithm: str, message: bytes) -> bytes:
@@ -179,7 +221,7 @@ def sign_bytes(key_path: Path, algorithm: str, message: bytes) -> bytes:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=_password_for(key_path))
         if not isinstance(key, Ed25519PrivateKey):
             raise UsageError(f"{key_path}: not an Ed25519 key")
         return key.sign(message)
@@ -192,6 +234,7 @@ def sign_bytes(key_path: Path, algorithm: str, message: bytes) -> bytes:
                 "-sign",
                 "-inkey",
                 str(key_path),
+                *_passin(),
                 "-rawin",
                 "-in",
                 str(msg),

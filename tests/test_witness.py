@@ -320,6 +320,24 @@ def test_a_case_that_fails_verify_is_not_signed(sealed: Case, key_dir: Path) -> 
     assert not (sealed.root / "witnesses").exists() or not list((sealed.root / "witnesses").glob("signature-*"))
 
 
+@pytest.mark.parametrize("algorithm", ["ed25519", pytest.param("sm2", marks=needs_openssl)])
+def test_encrypted_key_signs_with_the_passphrase_from_the_environment(
+    sealed: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, algorithm: str
+) -> None:
+    monkeypatch.setenv("FORENSICS_KEY_PASSPHRASE", "correct horse")
+    keygen(tmp_path / "enc", algorithm)
+    assert b"ENCRYPTED PRIVATE KEY" in (tmp_path / "enc").read_bytes()
+    monkeypatch.delenv("FORENSICS_KEY_PASSPHRASE")
+    with pytest.raises(UsageError, match="FORENSICS_KEY_PASSPHRASE"):
+        sign_case(sealed, tmp_path / "enc")
+    monkeypatch.setenv("FORENSICS_KEY_PASSPHRASE", "wrong")
+    with pytest.raises((UsageError, ForensicsError)):
+        sign_case(sealed, tmp_path / "enc")
+    monkeypatch.setenv("FORENSICS_KEY_PASSPHRASE", "correct horse")
+    sign_case(sealed, tmp_path / "enc")
+    assert verify_witnesses(sealed, [tmp_path / "enc.pub"]).problems == []
+
+
 def test_keys_are_never_overwritten_and_private_keys_are_not_trusted(key_dir: Path) -> None:
     with pytest.raises(UsageError, match="never overwrites"):
         keygen(key_dir / "ours")
