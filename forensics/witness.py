@@ -246,10 +246,14 @@ def timestamp_attach(case: Case, reply: Path, tsa_certs: list[Path]) -> dict[str
     base = pending / f"{info.nonce:016x}"
     if not base.with_suffix(".json").exists():
         raise ForensicsError(f"{reply}: no pending request of this case has nonce {info.nonce:016x}")
-    record = json.loads(base.with_suffix(".json").read_text(encoding="utf-8"))
-    digest = str(record["statement_sha256"])
-    if statement_digest(record["statement"]) != digest:
-        raise ForensicsError(f"{base.with_suffix('.json')}: the pending request was altered")
+    try:
+        record = json.loads(base.with_suffix(".json").read_text(encoding="utf-8"))
+        digest = str(record["statement_sha256"])
+        intact = _statement_shape_error(record["statement"]) is None and statement_digest(record["statement"]) == digest
+    except (OSError, ValueError, KeyError, TypeError):
+        intact = False
+    if not intact:
+        raise ForensicsError(f"{base.with_suffix('.json')}: the pending request is damaged or was altered")
     if info.hash_algorithm != "sha256" or info.imprint != digest:
         raise ForensicsError(f"{reply}: the reply timestamps {info.imprint[:16]}…, not the requested {digest[:16]}…")
     reason = openssl_ts_verify(reply, ["-queryfile", str(base.with_suffix(".tsq"))], tsa_certs, "checking the reply")

@@ -400,6 +400,18 @@ def test_reply_from_another_tsa_or_request_is_refused(sealed: Case, tsa: Path, t
         timestamp_attach(sealed, _reply(tsa, other, tmp_path / "other.tsr"), [tsa / "ca.crt"])
 
 
+def test_altered_pending_request_is_refused(sealed: Case, tsa: Path, tmp_path: Path) -> None:
+    """Editing the pending statement while the TSA works would attach trusted time to a forged seal."""
+    tsq = tmp_path / "q.tsq"
+    timestamp_request(sealed, tsq)
+    pending = next((sealed.root / "witnesses" / "pending").glob("*.json"))
+    record = json.loads(pending.read_text())
+    record["statement"]["manifest_seal"] = "f" * 64
+    pending.write_text(json.dumps(record))
+    with pytest.raises(ForensicsError, match="damaged or was altered"):
+        timestamp_attach(sealed, _reply(tsa, tsq, tmp_path / "r.tsr"), [tsa / "ca.crt"])
+
+
 def test_stored_reply_changed_after_attach_is_caught(sealed: Case, tsa: Path, tmp_path: Path) -> None:
     _timestamp(sealed, tsa, tmp_path)
     stored = next((sealed.root / "witnesses").glob("timestamp-*.tsr"))
