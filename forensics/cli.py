@@ -216,37 +216,63 @@ def _print_ingest_table(report: Any) -> None:
 
 @main.command()
 @click.argument("target", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print {ok, problems: [{kind, path, detail}], retracted}.")
+@click.option("--json", "as_json", is_flag=True, help="Print {ok, problems: [{kind, path, detail}], retracted, notes}.")
 @click.option(
     "--reparse",
     is_flag=True,
     help="Also parse every preserved raw file (ingest --preserve) again and compare its rows with the stored ones.",
 )
+@click.option(
+    "--trust",
+    "trust",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Public key (PEM) whose signature the case must carry and that must still hold (repeatable).",
+)
+@click.option(
+    "--tsa-cert",
+    "tsa_certs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TSA or TSA CA certificate (PEM) to check timestamps against (repeatable).",
+)
 @_friendly
-def verify(target: Path, as_json: bool, reparse: bool) -> None:
+def verify(
+    target: Path, as_json: bool, reparse: bool, trust: tuple[Path, ...], tsa_certs: tuple[Path, ...]
+) -> None:
     """Recompute every hash of a CASE or an EXHIBIT folder; exit 1 naming each mismatch.
 
     For a CASE: custody chain, manifest, every file (nothing unlisted, no symlink), case.duckdb's
-    views, case.toml against the last check/exhibit, row digests and Merkle roots (streamed).
+    views, case.toml against the last check/exhibit, row digests and Merkle roots (streamed), and
+    its signatures and timestamps (CASE/witnesses) against the custody log.
     """
+    notes: list[str] = []
     if (target / "exhibit.json").exists():
         from forensics.exhibit.verify import verify_exhibit
 
+        if trust or tsa_certs:
+            raise UsageError("--trust and --tsa-cert check a case's witnesses: give the CASE folder")
         report = verify_exhibit(target)
     else:
         from forensics.case import open_case
         from forensics.custody import verify_case
+        from forensics.witness import verify_witnesses
 
+        case = open_case(target)
         progress, update = _rows_progress()
         if progress is not None:
             progress.start()
         try:
-            report = verify_case(open_case(target), reparse=reparse, progress=update)
+            report = verify_case(case, reparse=reparse, progress=update)
         finally:
             if progress is not None:
                 progress.stop()
+        witnessed = verify_witnesses(case, trust, tsa_certs)
+        report.problems += witnessed.problems
+        report.ok = not report.problems
+        notes = witnessed.notes
     if as_json:
-        _print_json(report.to_json())
+        _print_json({**report.to_json(), "notes": notes})
     else:
         for p in report.problems:
             click.echo(f"MISMATCH {p.kind}: {p.path}: {p.detail}")
@@ -255,6 +281,8 @@ def verify(target: Path, as_json: bool, reparse: bool) -> None:
         rows = report.checked.get("rows")
         if rows and getattr(report, "seconds", 0):
             click.echo(f"{rows} rows re-digested in {report.seconds:.1f} s ({rows / report.seconds:,.0f} rows/s)")
+        for note in notes:
+            click.echo(f"info: {note}")
         click.echo("OK: every hash matches" if report.ok else f"FAILED: {len(report.problems)} problem(s)")
     if not report.ok:
         sys.exit(1)
@@ -277,6 +305,23 @@ def _rows_progress() -> Any:
     return progress, update
 
 
+# ---------------------------------------------------------------- witnesses: keys, signatures, timestamps
+
+
+@main.command()
+@click.option(
+    "--out", required=True, type=click.Path(path_type=Path), help="Private key file; the public key goes to OUT.pub."
+)
+@click.option("--algorithm", type=click.Choice(["ed25519", "sm2"]), default="ed25519", show_default=True)
+@_friendly
+def keygen(out: Path, algorithm: str) -> None:
+    """Make a signing key pair (PKCS#8 PEM, the private file readable by you only)."""
+    from forensics.witness_crypto import keygen as make_key
+
+    public = make_key(out, algorithm)
+    click.echo(f"private key: {out}\npublic key:  {out}.pub\nfingerprint: {public.fingerprint}")
+
+
 @main.command()
 @click.argument("case", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("input_sha256")
@@ -294,6 +339,61 @@ def retract(case: Path, input_sha256: str, reason: str) -> None:
     item = retract_input(open_case(case), input_sha256, reason)
     click.echo(
         f"retracted {item.get('path')} ({str(item['sha256'])[:16]}…): {item.get('events')} events left the views"
+    )
+
+
+@main.command()
+@click.argument("case", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--key", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Private key (PEM)."
+)
+@click.option(
+    "--algorithm", type=click.Choice(["ed25519", "sm2"]), help="Insist on this algorithm (default: the key's)."
+)
+@_friendly
+def sign(case: Path, key: Path, algorithm: str | None) -> None:
+    """Sign the case's current seal (manifest, custody head, case.toml); stored in CASE/witnesses."""
+    from forensics.case import open_case
+    from forensics.witness import sign_case
+
+    done = sign_case(open_case(case), key, algorithm)
+    click.echo(
+        f"signed custody head seq {done['signed_head_seq']} with {done['key_fingerprint']} ({done['algorithm']})\n"
+        f"statement sha256 {done['statement_sha256']}\nwitness {done['witness']}"
+    )
+
+
+@main.command()
+@click.argument("case", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--request", "request", type=click.Path(path_type=Path), help="Write an RFC 3161 request (.tsq) here.")
+@click.option("--attach", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The TSA's reply (.tsr).")
+@click.option(
+    "--tsa-cert",
+    "tsa_certs",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="TSA or TSA CA certificate (PEM) to check the reply against (default: the system store).",
+)
+@_friendly
+def timestamp(case: Path, request: Path | None, attach: Path | None, tsa_certs: tuple[Path, ...]) -> None:
+    """Trusted time for the case's current seal: --request OUT.tsq, send it to a TSA, then --attach REPLY.tsr."""
+    from forensics.case import open_case
+    from forensics.witness import timestamp_attach, timestamp_request
+
+    if (request is None) == (attach is None):
+        raise UsageError("give exactly one of --request OUT.tsq or --attach REPLY.tsr")
+    if request is not None:
+        done = timestamp_request(open_case(case), request)
+        click.echo(
+            f"request {done['request']} (nonce {done['nonce']}) over statement sha256 {done['statement_sha256']}, "
+            f"custody head seq {done['custody_head_seq']}; send it to a TSA and --attach the reply"
+        )
+        return
+    assert attach is not None
+    done = timestamp_attach(open_case(case), attach, list(tsa_certs))
+    click.echo(
+        f"sealed no later than {done['gen_time']} by TSA {done['tsa']}: custody head seq {done['signed_head_seq']}\n"
+        f"witness {done['witness']}"
     )
 
 
