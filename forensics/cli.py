@@ -236,15 +236,28 @@ def _print_ingest_table(report: Any) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="TSA or TSA CA certificate (PEM) to check timestamps against (repeatable).",
 )
+@click.option(
+    "--case",
+    "case_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="EXHIBIT only: the case folder to re-derive it from (default: the path the exhibit records).",
+)
 @_friendly
 def verify(
-    target: Path, as_json: bool, reparse: bool, trust: tuple[Path, ...], tsa_certs: tuple[Path, ...]
+    target: Path,
+    as_json: bool,
+    reparse: bool,
+    trust: tuple[Path, ...],
+    tsa_certs: tuple[Path, ...],
+    case_dir: Path | None,
 ) -> None:
     """Recompute every hash of a CASE or an EXHIBIT folder; exit 1 naming each mismatch.
 
     For a CASE: custody chain, manifest, every file (nothing unlisted, no symlink), case.duckdb's
     views, case.toml against the last check/exhibit, row digests and Merkle roots (streamed), and
-    its signatures and timestamps (CASE/witnesses) against the custody log.
+    its signatures and timestamps (CASE/witnesses) against the custody log. For an EXHIBIT the pack is
+    re-run on the case and exhibit.json, the charts, the PDF (page text) and the HTML are re-derived and
+    compared; the custody head it was built on and its custody entry must still be in the log.
     """
     notes: list[str] = []
     if (target / "exhibit.json").exists():
@@ -252,7 +265,13 @@ def verify(
 
         if trust or tsa_certs:
             raise UsageError("--trust and --tsa-cert check a case's witnesses: give the CASE folder")
-        report = verify_exhibit(target)
+        report: Any = verify_exhibit(target, case_dir)
+        if not as_json:
+            click.echo(f"case: {report.case or '(not found)'}")
+            for note in report.notes:
+                click.echo(f"note: {note}")
+    elif case_dir is not None:
+        raise UsageError("--case applies to an EXHIBIT folder only")
     else:
         from forensics.case import open_case
         from forensics.custody import verify_case
@@ -552,24 +571,47 @@ def packs_test(pack: str) -> None:
 @click.option("--unmask", is_flag=True, help="Also write a sealed unmasked version linked by hash.")
 @click.option("--number", help="Exhibit number, e.g. E-3 (default: case.toml).")
 @click.option("--font-path", type=click.Path(exists=True, path_type=Path), help="Folder or file of a CJK font.")
+@click.option(
+    "--allow-unverified", is_flag=True, help="Build even if the case fails verify; every page then says so."
+)
+@click.option("--replace", is_flag=True, help="Replace an earlier exhibit with the same number (recorded in custody).")
 @_friendly
 def exhibit(
-    case: Path, out_dir: Path | None, lang: str, unmask: bool, number: str | None, font_path: Path | None
+    case: Path,
+    out_dir: Path | None,
+    lang: str,
+    unmask: bool,
+    number: str | None,
+    font_path: Path | None,
+    allow_unverified: bool,
+    replace: bool,
 ) -> None:
     """Write the court exhibit: PDF/A-2b, HTML, JSON findings and a hash manifest.
 
-    The case is verified first (custody, manifest, file hashes); a case that fails is refused."""
+    The case is verified first (custody, manifest, file hashes); a case that fails is refused unless
+    --allow-unverified, and then every page says so. An existing exhibit folder is never overwritten without
+    --replace."""
+    import shlex
+
     from forensics.case import case_lock, open_case
-    from forensics.checkrun import require_verified
     from forensics.exhibit import build_exhibit
 
     c = open_case(case)
     with case_lock(c, "exhibit"):
-        require_verified(c)  # a tampered case must not yield a clean-looking exhibit
-        result = build_exhibit(c, out_dir, lang=lang, unmask=unmask, number=number, font_path=font_path)
+        result = build_exhibit(
+            c,
+            out_dir,
+            lang=lang,
+            unmask=unmask,
+            number=number,
+            font_path=font_path,
+            allow_unverified=allow_unverified,
+            replace=replace,
+        )
     for line in result.summary:
         click.echo(line)
     click.echo(f"exhibit: {result.pdf}")
+    click.echo(f"verify with: forensics verify {shlex.quote(str(result.out_dir))}")
 
 
 @main.command()

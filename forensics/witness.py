@@ -63,7 +63,6 @@ from forensics.custody import (
     GENESIS,
     Problem,
     _entry_hash,
-    _tolerant_custody,
     append_custody,
     canonical_json,
     manifest_seal,
@@ -72,6 +71,7 @@ from forensics.custody import (
     sha256_file,
 )
 from forensics.errors import ForensicsError, UsageError
+from forensics.seal import _tolerant_custody
 from forensics.witness_crypto import (
     SM2_ID,
     PublicKey,

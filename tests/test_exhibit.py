@@ -28,6 +28,7 @@ from forensics.exhibit.html import render_html
 from forensics.exhibit.labels import LABELS
 from forensics.exhibit.model import RecordInputs, build_record, build_view
 from forensics.exhibit.pdf import FontChoice, find_cjk_fonts
+from forensics.exhibit.seal import exhibit_stamp
 from forensics.exhibit.verify import verify_exhibit
 from forensics.masking import Masker, known_people
 
@@ -252,7 +253,7 @@ def test_manifest_hashes_every_file_and_input(exhibit: ExhibitResult) -> None:
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()
         assert entry["sm3"] == hashlib.new("sm3", data).hexdigest()
     assert [i["sha256"] for i in manifest["case_inputs"]] == INPUT_SHA
-    assert manifest["exhibit_digest"] == hashlib.sha256(exhibit.json.read_bytes()).hexdigest()
+    assert manifest["exhibit_digest"] == exhibit_stamp(exhibit.out_dir)  # exhibit.json, layout and charts
     assert exhibit.manifest_sha256 == hashlib.sha256(exhibit.manifest.read_bytes()).hexdigest()
 
 

@@ -1,10 +1,15 @@
 """Build an exhibit folder: exhibit.pdf, exhibit.html, exhibit.json, manifest.json (+ charts/ and typst/ sources).
 
 The circularity of "every page shows the manifest hash" while "the manifest hashes the PDF" is broken with the
-*exhibit digest*: the SHA-256 of exhibit.json. exhibit.json holds every finding, verdict, parameter, result digest
-and the SHA-256/SM3 of every case input, so the digest pins the content; it is printed on every PDF page and in
-the HTML, and manifest.json records it (``exhibit_digest``) next to the hashes of every file, the PDF included.
-``verify_exhibit`` checks that the digest matches exhibit.json and that manifest.json matches the files.
+*exhibit digest* (seal.py): the SHA-256 over exhibit.json, the typst layout and every chart, i.e. every input of
+the rendering. It is printed on every PDF page and in the HTML, and manifest.json records it (``exhibit_digest``)
+next to the hashes of every file. exhibit.json also records the custody head the exhibit was built on, the
+SHA-256 of case.toml and of the bound parameters. ``verify_exhibit`` re-derives exhibit.json, view.json, the PDF
+and the HTML from the case and names every difference.
+
+The case is verified first (``forensics.custody.verify_case``); a case that fails is refused unless
+``allow_unverified``, and then every page says so. An exhibit folder is only ever replaced with ``replace=True``
+(recorded in custody) and never when it holds files its manifest does not list.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from forensics.exhibit import charts
 from forensics.exhibit.html import render_html
 from forensics.exhibit.labels import LABELS
 from forensics.exhibit.model import LANGS, RecordInputs, build_record, build_view
-from forensics.exhibit.pdf import FontChoice, compile_pdf, find_cjk_fonts, write_typst_sources
+from forensics.exhibit.pdf import FontChoice, compile_pdf, find_cjk_fonts, template_text, write_typst_sources
+from forensics.exhibit.seal import LAYOUT, custody_head, exhibit_stamp, params_sha256
 from forensics.masking import Masker, known_people, load_or_create_key
 
 if TYPE_CHECKING:
@@ -72,17 +78,25 @@ def dump_json(data: Any) -> bytes:
 
 
 def render_exhibit(
-    src: RecordInputs, masker: Masker, out_dir: Path, fonts: FontChoice, links: dict[str, Any] | None = None
+    src: RecordInputs,
+    masker: Masker,
+    out_dir: Path,
+    fonts: FontChoice,
+    links: dict[str, Any] | None = None,
+    seal: dict[str, Any] | None = None,
 ) -> ExhibitResult:
-    """Render one exhibit folder from a PackResult dict and the case data. out_dir must be empty or absent."""
+    """Render one exhibit folder from a PackResult dict and the case data. out_dir must be empty or absent.
+
+    seal: extra fields recorded in exhibit.json and manifest.json (case_toml_sha256, case_verification)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    tz = _zone(src.pack)
-    chart_paths = _write_charts(src.pack, out_dir, tz)
-    record = build_record(_with_charts(src, chart_paths), masker)
+    chart_paths = write_charts(src.pack, out_dir)
+    record = dict(build_record(_with_charts(src, chart_paths), masker), **seal_fields(src, seal or {}))
     record_bytes = dump_json(record)
     (out_dir / "exhibit.json").write_bytes(record_bytes)
-    digest = hashlib.sha256(record_bytes).hexdigest()
-    view = dict(build_view(record, digest), labels=LABELS)
+    (out_dir / LAYOUT).parent.mkdir(parents=True, exist_ok=True)
+    (out_dir / LAYOUT).write_text(template_text(), encoding="utf-8")
+    digest = exhibit_stamp(out_dir)
+    view = exhibit_view(json.loads(record_bytes), digest)  # from exhibit.json exactly, as verify does
     main = write_typst_sources(out_dir, view, fonts)
     compile_pdf(main, out_dir, out_dir / "exhibit.pdf", fonts, src.generated_at)
     (out_dir / "exhibit.html").write_text(render_html(view, out_dir), encoding="utf-8")
@@ -101,6 +115,35 @@ def render_exhibit(
     )
 
 
+SEAL_KEYS = ("custody_head", "case_toml_sha256", "params_sha256", "case_verification")
+
+
+def seal_fields(src: RecordInputs, seal: dict[str, Any]) -> dict[str, Any]:
+    """What the exhibit was built on: the custody head, the parameters (and, from a case, case.toml's digest)."""
+    return {
+        "custody_head": custody_head(src.custody),
+        "params_sha256": params_sha256(dict(src.pack.get("params", {}))),
+        **seal,
+    }
+
+
+def exhibit_view(record: dict[str, Any], stamp: str) -> dict[str, Any]:
+    """The view both renderers read; verify rebuilds it with this same function."""
+    return dict(build_view(record, stamp), labels=LABELS, unverified=unverified_banner(record))
+
+
+def unverified_banner(record: dict[str, Any]) -> str:
+    """Printed on every page when the exhibit was built with --allow-unverified from a case that failed verify."""
+    check = record.get("case_verification") or {}
+    if check.get("ok", True):
+        return ""
+    n = len(check.get("problems") or [])
+    return (
+        f"案件未通过校验（{n} 项问题），本证据据此生成 · "
+        f"CASE FAILED VERIFICATION ({n} problem(s)); built with --allow-unverified"
+    )
+
+
 def _zone(pack: dict[str, Any]) -> ZoneInfo:
     name = (pack.get("window") or {}).get("tz") or pack.get("params", {}).get("tz") or "UTC"
     try:
@@ -109,8 +152,9 @@ def _zone(pack: dict[str, Any]) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def _write_charts(pack: dict[str, Any], out_dir: Path, tz: ZoneInfo) -> dict[str, str]:
+def write_charts(pack: dict[str, Any], out_dir: Path) -> dict[str, str]:
     """charts/coverage-NN.svg per source and charts/timeline.svg; names never derive from log content."""
+    tz = _zone(pack)
     folder = out_dir / "charts"
     folder.mkdir(exist_ok=True)
     window = pack.get("window") or {}
@@ -141,7 +185,8 @@ def _manifest(
         "sealed": record["sealed"],
         "generated_at": src.generated_at.isoformat(),
         "exhibit_digest": digest,
-        "exhibit_digest_of": "exhibit.json",
+        "exhibit_digest_of": "exhibit.json, typst/exhibit.typ and charts/*.svg (forensics-exhibit-stamp/1)",
+        **{k: record[k] for k in SEAL_KEYS if k in record},
         "files": [{"path": p.relative_to(out_dir).as_posix(), **_hash_file(p)} for p in folder_files(out_dir)],
         "case_inputs": inputs,
         "case": dict(src.case_ref),
@@ -204,16 +249,70 @@ def case_reference(case: Case, exhibit_dir: Path) -> dict[str, str]:
     return {"absolute": str(root), "relative": os.path.relpath(root, exhibit_dir.resolve())}
 
 
-def _prepare_out_dir(out_dir: Path) -> None:
-    """Refuse to overwrite a folder that is not an earlier exhibit."""
-    if out_dir.exists() and any(out_dir.iterdir()):
-        manifest = out_dir / "manifest.json"
-        try:
-            is_exhibit = json.loads(manifest.read_text(encoding="utf-8")).get("format") == MANIFEST_FORMAT
-        except (OSError, ValueError):
-            is_exhibit = False
-        if not is_exhibit:
-            raise ForensicsError(f"{out_dir} exists and is not an exhibit folder; choose another -o DIR")
+def prepare_out_dir(out_dir: Path, replace: bool) -> dict[str, Any] | None:
+    """Check out_dir may receive the exhibit; returns the earlier exhibit's manifest when it will be replaced.
+
+    Never deletes what the exhibit did not write: a non-empty folder that is not an exhibit, or an exhibit folder
+    holding files its manifest does not list, is refused; an earlier exhibit is replaced only with replace=True."""
+    if not out_dir.exists():
+        return None
+    if not out_dir.is_dir():
+        raise ForensicsError(f"{out_dir} exists and is not a folder; choose another -o DIR")
+    if not any(out_dir.iterdir()):
+        return None
+    try:
+        manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise ForensicsError(f"{out_dir} exists and is not an exhibit folder; choose another -o DIR")
+    listed = {str(f.get("path")) for f in manifest.get("files", []) if isinstance(f, dict)} | {"manifest.json"}
+    foreign = sorted(p.relative_to(out_dir).as_posix() for p in out_dir.rglob("*") if not p.is_dir())
+    foreign = [rel for rel in foreign if rel not in listed]
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (" …" if len(foreign) > 5 else "")
+        raise ForensicsError(
+            f"{out_dir} holds files the exhibit did not write ({shown}); move them away or choose another -o DIR"
+        )
+    if not replace:
+        raise ForensicsError(
+            f"{out_dir} already holds exhibit {manifest.get('number')} (digest "
+            f"{str(manifest.get('exhibit_digest'))[:16]}…); pass --number N for a new exhibit or --replace"
+        )
+    return manifest
+
+
+def _require_writable(case: Case, out_dir: Path) -> None:
+    """Refuse a read-only case (or output folder) before anything is written."""
+    targets = [case.custody_path if case.custody_path.exists() else case.root]
+    parent = out_dir
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    targets.append(parent)
+    for target in targets:
+        if not os.access(target, os.W_OK) or _read_only_fs(target):
+            raise ForensicsError(f"{target} is not writable; the exhibit needs a writable case (nothing was written)")
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _verify_first(case: Case, allow_unverified: bool) -> dict[str, Any]:
+    """Run the case's own verification; refuse a case that fails unless the user accepts it explicitly."""
+    from forensics.custody import verify_case
+
+    report = verify_case(case)
+    problems = [f"{p.kind}: {p.path}: {p.detail}" for p in report.problems]
+    if problems and not allow_unverified:
+        raise ForensicsError(
+            f"{case.root} fails verification ({len(problems)} problem(s); first: {problems[0]}); "
+            f"run `forensics verify {case.root}`, or pass --allow-unverified to build an exhibit marked as such"
+        )
+    return {"ok": not problems, "problems": problems[:50]}
 
 
 def _staging_dir(out_dir: Path) -> Path:
@@ -224,6 +323,7 @@ def _staging_dir(out_dir: Path) -> Path:
 
 
 def _swap_in(staged: Path, out_dir: Path) -> None:
+    """Replace an earlier exhibit (checked by prepare_out_dir: only files its manifest lists) with the new one."""
     if out_dir.exists():
         shutil.rmtree(out_dir)
     staged.replace(out_dir)
@@ -236,6 +336,8 @@ def build_exhibit(
     unmask: bool = False,
     number: str | None = None,
     font_path: Path | None = None,
+    allow_unverified: bool = False,
+    replace: bool = False,
 ) -> ExhibitResult:
     """Run the case's query pack and render the exhibit (and, with unmask, a sealed unmasked sibling)."""
     from forensics.packs import run_pack
@@ -246,12 +348,21 @@ def build_exhibit(
     config = case.config
     number = number or str(config.get("case", {}).get("exhibit_number") or "E-1")
     out_dir = out_dir or case.exhibits_dir / number
-    _prepare_out_dir(out_dir)
+    sealed_dir = out_dir.with_name(out_dir.name + SEALED_SUFFIX)
+    _require_writable(case, out_dir)
+    replaced = {"": prepare_out_dir(out_dir, replace)}
+    if unmask:
+        replaced["sealed_"] = prepare_out_dir(sealed_dir, replace)
+    verification = _verify_first(case, allow_unverified)
     pack = run_pack(case, None, {}).to_json(full=True)
     key = load_or_create_key(case.root)
     people = known_people(config.get("parties", []))
     now = datetime.now(UTC).replace(microsecond=0)
     custody = _read_custody(case)
+    seal: dict[str, Any] = {
+        "case_toml_sha256": hashlib.sha256(case.toml_path.read_bytes()).hexdigest(),
+        "case_verification": verification,
+    }
 
     def inputs_for(target: Path) -> RecordInputs:
         return RecordInputs(
@@ -269,14 +380,14 @@ def build_exhibit(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staged = _staging_dir(out_dir)
     try:
-        result = render_exhibit(inputs_for(out_dir), Masker(key, people), staged, fonts)
+        result = render_exhibit(inputs_for(out_dir), Masker(key, people), staged, fonts, seal=seal)
         _swap_in(staged, out_dir)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
     result = _relocated(result, out_dir)
     if unmask:
-        result.sealed = _build_sealed(case, inputs_for, key, people, fonts, result)
-    _log_custody(case, result)
+        result.sealed = _build_sealed(inputs_for, key, people, fonts, result, seal)
+    _log_custody(case, result, custody_head(custody), seal, replaced)
     return result
 
 
@@ -294,11 +405,10 @@ def _relocated(result: ExhibitResult, out_dir: Path) -> ExhibitResult:
 
 
 def _build_sealed(
-    case: Case, inputs_for: Any, key: bytes, people: Any, fonts: FontChoice, masked: ExhibitResult
+    inputs_for: Any, key: bytes, people: Any, fonts: FontChoice, masked: ExhibitResult, seal: dict[str, Any]
 ) -> ExhibitResult:
     """The unmasked version in a sibling folder; its manifest links to the masked exhibit by hash."""
     sealed_dir = masked.out_dir.with_name(masked.out_dir.name + SEALED_SUFFIX)
-    _prepare_out_dir(sealed_dir)
     link = {
         "masked_exhibit": {
             "path": os.path.relpath(masked.out_dir.resolve(), sealed_dir.resolve()),
@@ -308,25 +418,38 @@ def _build_sealed(
     }
     staged = _staging_dir(sealed_dir)
     try:
-        result = render_exhibit(inputs_for(sealed_dir), Masker(key, people, enabled=False), staged, fonts, link)
+        unmasked = Masker(key, people, enabled=False)
+        result = render_exhibit(inputs_for(sealed_dir), unmasked, staged, fonts, link, seal=seal)
         _swap_in(staged, sealed_dir)
     finally:
         shutil.rmtree(staged, ignore_errors=True)
     return _relocated(result, sealed_dir)
 
 
-def _log_custody(case: Case, result: ExhibitResult) -> None:
+def _log_custody(
+    case: Case,
+    result: ExhibitResult,
+    head: dict[str, Any],
+    seal: dict[str, Any],
+    replaced: dict[str, dict[str, Any] | None],
+) -> None:
     """Record the exhibit in the case's custody log (key names avoid the case-manifest seal's 'manifest_sha256')."""
-    try:
-        from forensics.custody import append_custody
-    except ImportError:
-        return
+    from forensics.custody import append_custody
+
     details: dict[str, Any] = {
         "out_dir": str(result.out_dir),
         "exhibit_digest": result.exhibit_digest,
         "exhibit_manifest_sha256": result.manifest_sha256,
+        "custody_head": head,
+        "case_toml_sha256": seal["case_toml_sha256"],
     }
+    if not seal["case_verification"]["ok"]:
+        details["allow_unverified"] = len(seal["case_verification"]["problems"])
     if result.sealed is not None:
         details["sealed_out_dir"] = str(result.sealed.out_dir)
+        details["sealed_exhibit_digest"] = result.sealed.exhibit_digest
         details["sealed_exhibit_manifest_sha256"] = result.sealed.manifest_sha256
+    for prefix, old in replaced.items():
+        if old is not None:
+            details[f"{prefix}replaced_exhibit_digest"] = old.get("exhibit_digest")
     append_custody(case, "exhibit", details)

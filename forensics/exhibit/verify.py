@@ -1,47 +1,65 @@
 """`forensics verify EXHIBIT_DIR`: re-derive an exhibit and name every mismatch.
 
 1. Every file listed in manifest.json is present with the same size, SHA-256 and SM3; no file was added.
-2. The exhibit digest (printed on every PDF page) is the SHA-256 of exhibit.json, and the typst data carries it.
+2. The exhibit digest (printed on every page) is recomputed over exhibit.json, the typst layout and the charts.
 3. A sealed (unmasked) exhibit's link to its masked sibling still matches that sibling's manifest.
-4. The case recorded in the exhibit is found (path relative to the exhibit first, then the absolute path), its
-   own seals verify (forensics.custody.verify_case: raw files, Parquet, row digests, custody chain), and its
-   inputs are the ones the exhibit lists.
-5. Every check is re-run with the recorded pack and parameters; verdicts and result digests must match, so a
-   changed event changes a digest even where a Parquet file was rewritten consistently.
+4. The case (``--case DIR``, else the path recorded relative to the exhibit, else the absolute path, said so) is
+   found, its own seals verify (forensics.custody.verify_case), and its inputs are the ones the exhibit lists.
+5. The custody head the exhibit was built on is still in the case's log, the log still records this exhibit, and
+   case.toml is the one the exhibit was built from.
+6. The pack is re-run with the recorded parameters; verdicts and result digests must match, exhibit.json is
+   re-derived (rows included) and compared, and the charts, view.json, PDF and HTML are re-rendered from it and
+   compared (PDF bytes, or page-by-page text where this machine's fonts differ). See rederive.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from forensics.custody import Problem, VerifyReport, hash_file
+from forensics.custody import GENESIS, Problem, VerifyReport, hash_file, read_custody
 from forensics.errors import ForensicsError
-from forensics.exhibit.build import MANIFEST_FORMAT, folder_files
+from forensics.exhibit.build import MANIFEST_FORMAT, SEAL_KEYS, folder_files
+from forensics.exhibit.seal import bytes_sha256, exhibit_stamp
 
 
-def verify_exhibit(exhibit_dir: Path) -> VerifyReport:
+@dataclass
+class ExhibitVerifyReport(VerifyReport):
+    case: str | None = None  # the case folder that was used
+    notes: list[str] = field(default_factory=list)  # what was done differently, e.g. where the case was found
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(super().to_json(), case=self.case, notes=list(self.notes))
+
+
+def verify_exhibit(exhibit_dir: Path, case_dir: Path | None = None) -> ExhibitVerifyReport:
     problems: list[Problem] = []
     checked: dict[str, int] = {}
+    report = ExhibitVerifyReport(ok=False, problems=problems, checked=checked)
     manifest = _load_json(exhibit_dir / "manifest.json", "manifest", problems)
     if manifest is None:
-        return VerifyReport(ok=False, problems=problems, checked=checked)
+        return report
     if manifest.get("format") != MANIFEST_FORMAT:
         detail = f"not an exhibit manifest (format {manifest.get('format')!r})"
         problems.append(Problem("manifest", "manifest.json", detail))
-        return VerifyReport(ok=False, problems=problems, checked=checked)
+        return report
     checked["files"] = _verify_files(exhibit_dir, manifest, problems)
     record = _verify_digest(exhibit_dir, manifest, problems)
     checked["links"] = _verify_link(exhibit_dir, manifest, problems)
     if record is not None:
-        case = _locate_case(exhibit_dir, record, problems)
+        case = _locate_case(exhibit_dir, record, case_dir, report)
         if case is not None:
+            report.case = str(case.root)
             checked["case_problems"] = _verify_case(case, problems)
             checked["case_inputs"] = _verify_inputs(case, manifest, problems)
-            checked["checks"] = _rerun_checks(case, record, problems)
-    return VerifyReport(ok=not problems, problems=problems, checked=checked)
+            custody = _custody(case)
+            checked["custody"] = _verify_custody(case, record, manifest, custody, problems)
+            checked.update(_rerun(exhibit_dir, case, record, manifest, custody, report))
+    report.ok = not problems
+    return report
 
 
 def _load_json(path: Path, kind: str, problems: list[Problem]) -> dict[str, Any] | None:
@@ -87,24 +105,29 @@ def _verify_digest(exhibit_dir: Path, manifest: dict[str, Any], problems: list[P
         raw = path.read_bytes()
     except OSError:
         return None  # already reported as missing
-    digest = hashlib.sha256(raw).hexdigest()
-    if digest != manifest.get("exhibit_digest"):
-        problems.append(
-            Problem("digest", "exhibit.json", "SHA-256 differs from the exhibit digest in manifest.json and on the PDF")
-        )
+    stamp = manifest.get("exhibit_digest")
+    if exhibit_stamp(exhibit_dir) != stamp:
+        detail = "the digest of exhibit.json, layout and charts differs from the exhibit digest on every page"
+        problems.append(Problem("digest", "exhibit.json", detail))
     view = exhibit_dir / "typst" / "view.json"
     if view.exists():
         try:
-            stamp = json.loads(view.read_text(encoding="utf-8")).get("stamp")
-        except (OSError, ValueError):
-            stamp = None
-        if stamp != manifest.get("exhibit_digest"):
+            shown = json.loads(view.read_text(encoding="utf-8")).get("stamp")
+        except (OSError, ValueError, AttributeError):
+            shown = None
+        if shown != stamp:
             problems.append(Problem("digest", "typst/view.json", "page stamp differs from the exhibit digest"))
     try:
         record: dict[str, Any] = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         problems.append(Problem("digest", "exhibit.json", f"not valid JSON: {exc}"))
         return None
+    if not isinstance(record, dict):
+        problems.append(Problem("digest", "exhibit.json", "not a JSON object"))
+        return None
+    for key in SEAL_KEYS:
+        if key in manifest and manifest.get(key) != record.get(key):
+            problems.append(Problem("manifest", "manifest.json", f"{key} differs from exhibit.json"))
     return record
 
 
@@ -123,21 +146,33 @@ def _verify_link(exhibit_dir: Path, manifest: dict[str, Any], problems: list[Pro
     return 1
 
 
-def _locate_case(exhibit_dir: Path, record: dict[str, Any], problems: list[Problem]) -> Any:
+def _locate_case(exhibit_dir: Path, record: dict[str, Any], case_dir: Path | None, report: ExhibitVerifyReport) -> Any:
+    """--case first; else the recorded relative path; else the recorded absolute path, said out loud."""
     from forensics.case import Case
 
-    ref = record.get("case_ref", {})
-    candidates = []
-    if ref.get("relative"):
-        candidates.append((exhibit_dir / ref["relative"]).resolve())
-    if ref.get("absolute"):
-        candidates.append(Path(ref["absolute"]))
-    for root in candidates:
-        if (root / "case.toml").is_file() and (root / "manifest.json").is_file():
-            return Case(root)
-    shown = " or ".join(str(c) for c in candidates) or "(none recorded)"
-    problems.append(Problem("case", shown, "case folder not found; put the case next to the exhibit as recorded"))
+    if case_dir is not None:
+        if _is_case(case_dir):
+            return Case(case_dir.resolve())
+        report.problems.append(Problem("case", str(case_dir), "--case: not a case folder (no case.toml/manifest.json)"))
+        return None
+    ref = record.get("case_ref", {}) if isinstance(record.get("case_ref"), dict) else {}
+    relative = (exhibit_dir / ref["relative"]).resolve() if ref.get("relative") else None
+    if relative is not None and _is_case(relative):
+        return Case(relative)
+    absolute = Path(ref["absolute"]) if ref.get("absolute") else None
+    if absolute is not None and _is_case(absolute):
+        report.notes.append(
+            f"case not found at the recorded relative path ({relative}); used the recorded absolute path "
+            f"{absolute}; pass --case DIR to choose the case"
+        )
+        return Case(absolute)
+    shown = " or ".join(str(c) for c in (relative, absolute) if c is not None) or "(none recorded)"
+    report.problems.append(Problem("case", shown, "case folder not found; pass --case DIR"))
     return None
+
+
+def _is_case(root: Path) -> bool:
+    return (root / "case.toml").is_file() and (root / "manifest.json").is_file()
 
 
 def _verify_case(case: Any, problems: list[Problem]) -> int:
@@ -158,19 +193,84 @@ def _verify_inputs(case: Any, manifest: dict[str, Any], problems: list[Problem])
     return len(listed)
 
 
-def _rerun_checks(case: Any, record: dict[str, Any], problems: list[Problem]) -> int:
+def _custody(case: Any) -> list[dict[str, Any]]:
+    try:
+        return read_custody(case)
+    except ForensicsError:
+        return []  # a damaged log is reported by verify_case; the head check then reports it missing
+
+
+def _verify_custody(
+    case: Any, record: dict[str, Any], manifest: dict[str, Any], custody: list[dict[str, Any]], problems: list[Problem]
+) -> int:
+    """The head the exhibit was built on is still in the log, the log records this exhibit, case.toml unchanged."""
+    log = str(case.custody_path)
+    head = record.get("custody_head")
+    if not isinstance(head, dict):
+        problems.append(Problem("custody-head", "exhibit.json", "the exhibit records no custody head"))
+        return 0
+    seq, want = int(head.get("seq") or 0), head.get("hash")
+    have = GENESIS if seq == 0 else next((e.get("hash") for e in custody if e.get("seq") == seq), None)
+    if have != want:
+        detail = (
+            f"the exhibit was built on custody entry {seq} ({str(want)[:16]}…), which the case's log no longer holds"
+        )
+        problems.append(Problem("custody-head", log, detail))
+    digest = manifest.get("exhibit_digest")
+    logged = [
+        e
+        for e in custody
+        if e.get("action") == "exhibit"
+        and int(e.get("seq") or 0) > seq
+        and digest
+        in ((e.get("details") or {}).get("exhibit_digest"), (e.get("details") or {}).get("sealed_exhibit_digest"))
+    ]
+    if not logged:
+        detail = f"the case's custody log has no entry for this exhibit (digest {str(digest)[:16]}…): truncated log?"
+        problems.append(Problem("custody-exhibit", log, detail))
+    now = bytes_sha256(case.toml_path)
+    if now != record.get("case_toml_sha256"):
+        problems.append(Problem("case-toml", str(case.toml_path), "case.toml changed since the exhibit was built"))
+    return len(custody)
+
+
+def _names(entry: dict[str, Any], digest: Any) -> bool:
+    details = entry.get("details") or {}
+    return digest in (details.get("exhibit_digest"), details.get("sealed_exhibit_digest"))
+
+
+def _rerun(
+    exhibit_dir: Path,
+    case: Any,
+    record: dict[str, Any],
+    manifest: dict[str, Any],
+    custody: list[dict[str, Any]],
+    report: ExhibitVerifyReport,
+) -> dict[str, int]:
+    from forensics.exhibit.rederive import compare_records, rederive_record, rerender
     from forensics.packs import run_pack
 
+    problems = report.problems
     pack = record.get("pack", {})
     params = {str(k): str(v) for k, v in (pack.get("params") or {}).items() if v not in (None, "")}
     try:
-        fresh = run_pack(case, pack.get("name"), params).to_json()
+        fresh = run_pack(case, pack.get("name"), params).to_json(full=True)
     except ForensicsError as exc:
         problems.append(Problem("rerun", str(pack.get("name")), f"could not re-run the pack: {exc}"))
-        return 0
+        return {}
     except Exception as exc:  # a corrupted store (unreadable Parquet) must be reported, not crash verify
         problems.append(Problem("rerun", str(pack.get("name")), f"the case's events cannot be read: {exc}"))
-        return 0
+        return {}
+    checked = {"checks": _compare_digests(record, fresh, problems)}
+    derived = rederive_record(case, record, fresh, custody, report.notes)
+    if derived is not None:
+        compare_records(record, derived, problems)
+    checked.update(rerender(exhibit_dir, record, fresh, str(manifest.get("exhibit_digest")), problems))
+    return checked
+
+
+def _compare_digests(record: dict[str, Any], fresh: dict[str, Any], problems: list[Problem]) -> int:
+    pack = record.get("pack", {})
     if fresh.get("version") != pack.get("version"):
         problems.append(
             Problem("rerun", str(pack.get("name")), f"pack version {fresh.get('version')} != {pack.get('version')}")
