@@ -75,7 +75,10 @@ def _literal(text: str) -> Any:
 def _console() -> Any:
     from rich.console import Console
 
-    return Console()
+    if sys.stdout.isatty():
+        return Console()
+    # Piped or redirected (`check > f`): no terminal to fit, so never cut or wrap a table at 80 columns.
+    return Console(width=100_000, no_color=True, highlight=False)
 
 
 def _progress_callback() -> Any:
@@ -136,8 +139,16 @@ def init(case: Path) -> None:
 @click.option("--encoding", type=click.Choice(["auto", "utf-8", "gb18030"]), default="auto", show_default=True)
 @click.option("--year", type=int, help="Syslog RFC 3164: year of the file's last record (default: file mtime).")
 @click.option("--preserve", is_flag=True, help="Copy raw files into the case, content-addressed.")
-@click.option("--strict", is_flag=True, help="Exit 1 if any line was quarantined.")
-@click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report.")
+@click.option("--strict", is_flag=True, help="Exit 1 if any line was quarantined (or any file warned).")
+@click.option(
+    "--max-quarantine-ratio",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.05,
+    show_default=True,
+    help="Warn (naming the top reasons and the likely fix) when a file quarantines more than this share of its "
+    "lines; a file with every line quarantined always warns.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report (see README, Ingest).")
 @_friendly
 def ingest(
     case: Path,
@@ -152,6 +163,7 @@ def ingest(
     year: int | None,
     preserve: bool,
     strict: bool,
+    max_quarantine_ratio: float,
     as_json: bool,
 ) -> None:
     """Ingest log files (or a --plan) into CASE. Raw files are never modified.
@@ -177,6 +189,7 @@ def ingest(
         strict=strict,
         year=year,
         progress=update,
+        max_quarantine_ratio=max_quarantine_ratio,
     )
     if progress is not None:
         progress.start()
@@ -189,6 +202,9 @@ def ingest(
         _print_json(report.to_json())
     else:
         _print_ingest_table(report)
+    for f in report.files:
+        for warning in f.warnings:
+            click.echo(f"WARNING: {warning}", err=True)
     if strict and report.quarantined:
         click.echo(f"--strict: {report.quarantined} line(s) quarantined (see the quarantine view)", err=True)
         sys.exit(1)
@@ -198,18 +214,29 @@ def _print_ingest_table(report: Any) -> None:
     from rich.table import Table
 
     table = Table(title=f"ingest into {report.case}", show_lines=False)
-    for col in ("file", "source", "format", "lines", "events", "quarantined", "blank", "sha256"):
-        table.add_column(col, justify="right" if col in {"lines", "events", "quarantined", "blank"} else "left")
+    counts = ("lines", "events", "quarantined", "blank", "structural")
+    for col in ("file", "source", "format", *counts, "sha256"):
+        table.add_column(col, justify="right" if col in counts else "left")
     for f in report.files:
         name = "/".join(Path(f.path).parts[-2:])  # enough to tell node/day files apart
-        if f.skipped_duplicate:
-            cells = [name, f.source, f.format, "-", "-", "-", "-", f"{f.sha256[:16]}… already in case: skipped"]
+        if f.skipped_duplicate and f.duplicate_of and f.duplicate_of["sha256"] != f.sha256:
+            of = f"same content as {f.duplicate_of['path']} ({f.duplicate_of['sha256'][:16]}…): skipped"
+            cells = [name, f.source, f.format, "-", "-", "-", "-", "-", of]
+        elif f.skipped_duplicate:
+            cells = [name, f.source, f.format, "-", "-", "-", "-", "-", f"{f.sha256[:16]}… already in case: skipped"]
         else:
-            cells = [name, f.source, f.format, str(f.lines), str(f.events), str(f.quarantined), str(f.blank)]
+            cells = [name, f.source, f.format, *(str(getattr(f, c)) for c in counts)]
             cells.append(f.sha256[:16])
         table.add_row(*[_literal(c) for c in cells])
     _console().print(table)
-    click.echo(f"{report.events} events, {report.quarantined} quarantined")
+    click.echo(
+        f"{report.events} events, {report.quarantined} quarantined; "
+        + (
+            "lines = events + quarantined + blank + structural holds for every file"
+            if report.identity_holds()
+            else "ACCOUNTING MISMATCH: lines != events + quarantined + blank + structural"
+        )
+    )
 
 
 @main.command()
@@ -296,6 +323,8 @@ def check(case: Path, pack: str | None, params: tuple[str, ...], as_json: bool, 
     if as_json:
         _print_json(data)
     else:
+        if result.warnings:  # one line before the table: every verdict below depends on it
+            click.echo(f"WARNING: {'; '.join(result.warnings)}")
         _print_verdicts(data)
     if fail_on_findings and any(c["verdict"] in {"flagged", "inconclusive", "missing"} for c in data["checks"]):
         sys.exit(1)

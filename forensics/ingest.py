@@ -39,9 +39,11 @@ from forensics.custody import (
     with_row_digests,
     write_manifest,
 )
+from forensics.duplicates import add_content, content_sha256, known_contents
 from forensics.errors import ForensicsError, UsageError
 from forensics.formats import SNIFF_ORDER, get_format
 from forensics.formats.base import Format, FormatOptions, ParseError, ParseResult
+from forensics.quarantine_report import DEFAULT_MAX_QUARANTINE_RATIO, quarantine_warning, top_reasons
 from forensics.reader import (
     BLOCK_SIZE,
     ENCODINGS,
@@ -68,6 +70,7 @@ class IngestOptions:
     preserve: bool = False
     strict: bool = False
     year: int | None = None  # syslog RFC 3164 year of the file's last record (default: file mtime year)
+    max_quarantine_ratio: float = DEFAULT_MAX_QUARANTINE_RATIO  # above it (or all quarantined) a file warns
     progress: Progress | None = None
 
 
@@ -86,6 +89,8 @@ class FileReport:
     structural: int = 0
     records: int = 0
     skipped_duplicate: bool = False
+    warnings: list[str] = field(default_factory=list)  # e.g. most lines quarantined: wrong format?
+    duplicate_of: dict[str, str] | None = None  # the earlier input (path, sha256) with the same (decompressed) content
 
 
 @dataclass
@@ -101,9 +106,24 @@ class IngestReport:
     def quarantined(self) -> int:
         return sum(f.quarantined for f in self.files)
 
+    def identity_holds(self) -> bool:
+        """lines = events + quarantined + blank + structural for every line-format file ingested (not skipped).
+
+        Document formats (one JSON document) have records rather than lines, so they are not held to it."""
+        return all(
+            f.lines == f.events + f.quarantined + f.blank + f.structural
+            for f in self.files
+            if not f.skipped_duplicate and f.records == f.events + f.quarantined
+        )
+
     def to_json(self) -> dict[str, Any]:
         keys = ("path", "source", "format", "sha256", "sm3", "bytes", "lines", "events", "quarantined", "blank")
-        files = [{k: getattr(f, k) for k in keys} | {"skipped_duplicate": f.skipped_duplicate} for f in self.files]
+        files = [
+            {k: getattr(f, k) for k in keys}
+            | {"structural": f.structural, "skipped_duplicate": f.skipped_duplicate, "duplicate_of": f.duplicate_of}
+            | {"warnings": f.warnings}
+            for f in self.files
+        ]
         return {"case": self.case, "files": files, "events": self.events, "quarantined": self.quarantined}
 
 
@@ -210,16 +230,18 @@ def _ingest_jobs(case: Case, jobs: list[tuple[Path, IngestOptions]], command: di
     read_custody(case)  # a damaged custody log stops the ingest before anything is stored
     manifest = case.manifest()
     known = {i["sha256"] for i in manifest.get("inputs", [])}
+    contents = known_contents(manifest.get("inputs", []))
     batch: list[_Stored] = []
     last_seal = time.monotonic()
     sealer = _Sealer(case, manifest, command)
     try:
         for path, opts in jobs:
-            file_report, stored = ingest_file(case, path, opts, known)
+            file_report, stored = ingest_file(case, path, opts, known, contents)
             report.files.append(file_report)
             if stored is None:
                 continue
             known.add(stored.entry["sha256"])
+            add_content(contents, stored.entry)
             batch.append(stored)
             if time.monotonic() - last_seal >= SEAL_EVERY_SECONDS:
                 sealer.seal(batch)  # empties batch
@@ -331,8 +353,17 @@ def _interrupts_held() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
-def ingest_file(case: Case, path: Path, options: IngestOptions, known: set[str]) -> tuple[FileReport, _Stored | None]:
-    """Parse and stage one file. Returns its report and (unless a duplicate) what _seal needs."""
+def ingest_file(
+    case: Case,
+    path: Path,
+    options: IngestOptions,
+    known: set[str],
+    contents: dict[str, dict[str, str]] | None = None,
+) -> tuple[FileReport, _Stored | None]:
+    """Parse and stage one file. Returns its report and (unless a duplicate) what _seal needs.
+
+    A duplicate is the same bytes (raw SHA-256) or the same content packed differently (SHA-256 of the
+    decompressed stream, `contents`): ingesting it again would count every event twice."""
     if options.encoding not in ENCODINGS:
         raise UsageError(f"unknown encoding {options.encoding!r}; choose one of {', '.join(ENCODINGS)}")
     try:
@@ -345,12 +376,32 @@ def ingest_file(case: Case, path: Path, options: IngestOptions, known: set[str])
 
         mapping = builtin_cloudtrail_mapping()  # recorded in the manifest like a user's mapping
     source = _source_name(options, mapping, path)
-    if pre_sha256 in known:
+    contents = contents if contents is not None else {}
+    earlier = contents.get(pre_sha256)
+    if earlier is None and pre_sha256 not in known:
+        try:
+            earlier = contents.get(content_sha256(path, pre_sha256))
+        except OSError as exc:
+            raise ForensicsError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if pre_sha256 in known or earlier is not None:
         fmt_name = options.format if options.format != "auto" else (mapping.format if mapping else "auto")
         sm3 = hash_file(path).sm3
         size = path.stat().st_size
         return (
-            FileReport(str(path), source, fmt_name, pre_sha256, sm3, size, 0, 0, 0, 0, skipped_duplicate=True),
+            FileReport(
+                str(path),
+                source,
+                fmt_name,
+                pre_sha256,
+                sm3,
+                size,
+                0,
+                0,
+                0,
+                0,
+                skipped_duplicate=True,
+                duplicate_of=earlier,
+            ),
             None,
         )
     fmt = _resolve_format(path, options, mapping)
@@ -373,6 +424,7 @@ def ingest_file(case: Case, path: Path, options: IngestOptions, known: set[str])
             raise ForensicsError(f"{path}: file changed while it was being ingested (SHA-256 differs); try again")
         entry = _input_entry(path, source, fmt.name, options, mapping, stats, counts, merkle)
         entry["structural_sample"] = structural
+        entry["warnings"] = _quarantine_warnings(path, fmt.name, counts, stager, options, mapping is not None)
         if options.preserve:
             entry["preserved_copy"] = _preserve(case, path, pre_sha256)
     except BaseException:
@@ -391,8 +443,26 @@ def ingest_file(case: Case, path: Path, options: IngestOptions, known: set[str])
         blank=counts["blank"],
         structural=counts["structural"],
         records=counts["records"],
+        warnings=list(entry["warnings"]),
     )
     return report, _Stored(entry, stager)
+
+
+def _quarantine_warnings(
+    path: Path, fmt: str, counts: dict[str, int], stager: Stager, options: IngestOptions, has_mapping: bool
+) -> list[str]:
+    staged = [stager.staging / o.path for o in stager.outputs if o.kind == "quarantine"]
+    warning = quarantine_warning(
+        str(path),
+        fmt,
+        counts["events"],
+        counts["quarantined"],
+        top_reasons(staged) if counts["quarantined"] else [],
+        max_ratio=options.max_quarantine_ratio,
+        log_format=options.log_format,
+        has_mapping=has_mapping,
+    )
+    return [warning] if warning else []
 
 
 def _run_parser(
