@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -38,6 +39,11 @@ def _friendly(func: F) -> F:
         except ForensicsError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except BrokenPipeError:
+            # `forensics query ... --csv | head -1`: the reader has what it wanted; end quietly like other
+            # Unix tools (128 + SIGPIPE), and keep Python from complaining while flushing the closed pipe.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except OSError as exc:  # e.g. the disk filled up mid-ingest: the staged input was discarded
             where = f"{exc.filename}: " if exc.filename else ""
             click.echo(
@@ -123,8 +129,12 @@ def init(case: Path) -> None:
     """Create a case folder with a commented case.toml template."""
     from forensics.case import init_case
 
+    existed = (case / "case.toml").exists()
     init_case(case)
-    click.echo(f"initialised case {case} (edit {case / 'case.toml'} to describe the matter)")
+    if existed:  # nothing was overwritten: say so rather than claim a fresh case
+        click.echo(f"{case} is already a case; left unchanged (its case.toml and inputs are kept)")
+    else:
+        click.echo(f"initialised case {case} (edit {case / 'case.toml'} to describe the matter)")
 
 
 @main.command()
@@ -406,7 +416,13 @@ def packs_test(pack: str) -> None:
 @click.option(
     "-o", "--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (default CASE/exhibits/N)."
 )
-@click.option("--lang", type=click.Choice(["zh", "en", "zh-en"]), default="zh-en", show_default=True)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en", "zh-en"]),
+    default="zh-en",
+    show_default=True,
+    help="Language of the exhibit: Chinese, English, or both side by side.",
+)
 @click.option("--unmask", is_flag=True, help="Also write a sealed unmasked version linked by hash.")
 @click.option("--number", help="Exhibit number, e.g. E-3 (default: case.toml).")
 @click.option("--font-path", type=click.Path(exists=True, path_type=Path), help="Folder or file of a CJK font.")
@@ -427,19 +443,34 @@ def exhibit(
 @main.command()
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--variant", type=click.Choice(["clean", "guilty", "gap"]), default="clean", show_default=True)
-@click.option("--events", type=int, help="Approximate number of background events.")
+@click.option("--events", type=int, default=30_000, show_default=True, help="Approximate number of background events.")
 @click.option("--seed", type=int, default=7, show_default=True)
 @_friendly
-def sample(out: Path, variant: str, events: int | None, seed: int) -> None:
+def sample(out: Path, variant: str, events: int, seed: int) -> None:
     """Write a synthetic case world (raw logs, mappings, plan, case.toml, ground truth)."""
     from forensics.sample import generate
 
-    kwargs: dict[str, Any] = {"variant": variant, "seed": seed}
-    if events is not None:
-        kwargs["events"] = events
-    result = generate(out, **kwargs)
+    result = generate(out, variant=variant, events=events, seed=seed)
     click.echo(f"wrote {result.events_written} events in {len(result.files)} files to {result.out_dir}")
-    click.echo(f"next: forensics init CASE && forensics ingest CASE --plan {result.plan_path}")
+    for line in next_steps(result):
+        click.echo(line)
+
+
+def next_steps(result: Any) -> list[str]:
+    """The rest of the workflow, one command a line, ready to copy (README's Workflow says the same)."""
+    import shlex
+    import tomllib
+
+    number = tomllib.loads(result.case_toml_path.read_text(encoding="utf-8")).get("case", {}).get("exhibit_number")
+    return [
+        "next (CASE is a new folder of your choice):",
+        "  forensics init CASE",
+        f"  cp {shlex.quote(str(result.case_toml_path))} CASE/case.toml",
+        f"  forensics ingest CASE --plan {shlex.quote(str(result.plan_path))}",
+        "  forensics check CASE",
+        "  forensics exhibit CASE",
+        f"  forensics verify CASE/exhibits/{number or 'E-1'}",
+    ]
 
 
 @main.command()
@@ -450,7 +481,7 @@ def sample(out: Path, variant: str, events: int | None, seed: int) -> None:
 @click.option("--examples", type=int, default=500, show_default=True)
 @click.option("--seed", type=int, help="Seed for a reproducible run.")
 @click.option("--corpus", type=click.Path(exists=True, path_type=Path), help="Real sample lines to mutate.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (properties, counts, failures).")
 @_friendly
 def fuzz(
     fmt: str | None,
@@ -488,7 +519,13 @@ def fuzz(
 
 @main.command()
 @click.option(
-    "-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("forensics-demo"), show_default=True
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("forensics-demo"),
+    show_default=True,
+    help="Folder for the demo's sample logs, case and exhibit.",
 )
 @_friendly
 def demo(out_dir: Path) -> None:

@@ -55,6 +55,7 @@ from forensics.reader import (
 )
 from forensics.store import Stager, conform_events
 
+NEEDS_MAPPING = frozenset({"jsonl", "json", "csv", "tsv"})  # field names differ per platform: no default
 SOURCE_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 Progress = Callable[[str, int, int], None]  # (path, bytes done, bytes total)
 
@@ -405,6 +406,8 @@ def ingest_file(
             None,
         )
     fmt = _resolve_format(path, options, mapping)
+    if mapping is None and fmt.name in NEEDS_MAPPING:  # the user's options are incomplete: a usage error
+        raise UsageError(f"{path}: format {fmt.name} needs --mapping FILE (see mappings/ for examples)")
     fmt_opts = FormatOptions(
         source=source,
         path=str(path),

@@ -145,7 +145,8 @@ class Pack:
         lines = [f"{self.name} {self.version}: {self.title_en} / {self.title_zh}", self.description, "", "parameters:"]
         for p in self.params.values():
             origin = f" (from case.toml {p.source})" if p.source else ""
-            default = "" if p.default is None else f" [default {display_value(p.default)}]"
+            shown = "" if p.default is None else display_value(p.default).strip()
+            default = f" [default {shown}]" if shown else ""  # an empty default is no default worth showing
             lines.append(f"  {p.name}: {p.type}{default}{origin} {p.help}".rstrip())
         lines += ["", "checks:"]
         for c in self.checks:

@@ -231,7 +231,7 @@ def test_structural_lines_are_counted_everywhere_and_the_identity_holds(case: Ca
     mapping = tmp_path / "m.toml"
     mapping.write_text(
         'source = "logistics"\nformat = "csv"\n[timestamp]\nexpr = "ts"\nformats = ["%Y-%m-%dT%H:%M:%S"]\n'
-        "[columns]\naction = \"'waybill.print'\"\nactor_id = \"actor\"\noutcome = \"'success'\"\n"
+        '[columns]\naction = "\'waybill.print\'"\nactor_id = "actor"\noutcome = "\'success\'"\n'
         '[csv]\ndelimiter = ","\nheader = true\n',
         encoding="utf-8",
     )
@@ -263,3 +263,108 @@ def test_exhibit_input_table_carries_structural() -> None:
     assert extraction["totals"]["structural"] == 1
     for i in extraction["inputs"]:
         assert i["lines"] == i["events"] + i["quarantined"] + i["blank"] + i["structural"]
+
+
+# ---------------------------------------------------------------- 5. the smaller mistakes of the same flow
+
+
+def test_sample_next_hint_is_the_whole_workflow_and_it_works(tmp_path: Path) -> None:
+    """Copy the printed commands line by line, from `sample` to `verify` of the exhibit (minus the PDF build)."""
+    runner = CliRunner()
+    out = runner.invoke(main, ["sample", str(tmp_path / "s"), "--variant", "guilty", "--events", "1000"])
+    assert out.exit_code == 0, out.output
+    steps = [line.strip() for line in out.output.splitlines() if line.startswith("  forensics") or "  cp " in line]
+    case = tmp_path / "case"
+    commands = [s.replace("CASE", str(case)) for s in steps]
+    assert [c.split()[1] for c in commands] == [
+        "init",
+        str(tmp_path / "s" / "case.toml"),
+        "ingest",
+        "check",
+        "exhibit",
+        "verify",
+    ]
+    assert commands[-1].endswith(f"{case}/exhibits/E-3")
+    for command in commands[:4]:  # exhibit/verify need the PDF toolchain; test_exhibit covers them
+        if command.startswith("cp "):
+            _, src, dst = command.split()
+            shutil.copy(src, dst)
+            continue
+        result = runner.invoke(main, command.split()[1:])
+        assert result.exit_code == 0, (command, result.output)
+    assert "order_id" not in result.output or "error" not in result.output
+
+
+def test_sample_events_shows_its_default() -> None:
+    from forensics.sample import DEFAULT_EVENTS
+
+    out = CliRunner().invoke(main, ["sample", "--help"])
+    assert f"[default: {DEFAULT_EVENTS}]" in " ".join(out.output.split())
+
+
+def test_jsonl_without_mapping_is_a_usage_error(case: Case, tmp_path: Path) -> None:
+    log = tmp_path / "a.jsonl"
+    log.write_text('{"t": "2024-03-05T10:00:00Z"}\n', encoding="utf-8")
+    out = _ingest(case, str(log), "--format", "jsonl")
+    assert out.exit_code == 2 and "needs --mapping" in out.stderr
+    assert "Traceback" not in out.output
+
+
+def test_case_toml_syntax_error_is_a_usage_error(case: Case) -> None:
+    case.toml_path.write_text("[order\nids = [\n", encoding="utf-8")
+    out = CliRunner().invoke(main, ["check", str(case.root)])
+    assert out.exit_code == 2 and "case.toml" in out.stderr
+
+
+def test_init_on_an_existing_case_says_so(tmp_path: Path) -> None:
+    runner = CliRunner()
+    first = runner.invoke(main, ["init", str(tmp_path / "c")])
+    assert "initialised" in first.output
+    (tmp_path / "c" / "case.toml").write_text("# mine\n", encoding="utf-8")
+    again = runner.invoke(main, ["init", str(tmp_path / "c")])
+    assert again.exit_code == 0 and "already a case" in again.output and "initialised" not in again.output
+    assert (tmp_path / "c" / "case.toml").read_text(encoding="utf-8") == "# mine\n"
+
+
+def test_piped_tables_are_not_cut_at_80_columns(worlds: dict[str, tuple[Case, Path]]) -> None:
+    case, _ = worlds["gap"]
+    out = CliRunner().invoke(main, ["check", str(case.root)])  # CliRunner's stdout is not a terminal
+    assert out.exit_code == 0
+    reason = run_pack(case, None, {}).check("unmasked-view").reason
+    assert reason in out.output  # whole, on one line
+
+
+def test_query_csv_into_a_closed_pipe_ends_quietly(worlds: dict[str, tuple[Case, Path]]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    case, _ = worlds["clean"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    shell = (
+        f"{sys.executable} -c 'from forensics.cli import main; main()' query {case.root} 'SELECT * FROM events' --csv | head -1 >/dev/null; "
+        "echo ${PIPESTATUS[0]}"
+    )
+    done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, env=env, timeout=300)
+    assert done.stderr == ""
+    assert done.stdout.strip() in {"0", "141"}
+
+
+def test_query_table_prints_ts_with_its_zone(worlds: dict[str, tuple[Case, Path]]) -> None:
+    case, _ = worlds["clean"]
+    out = CliRunner().invoke(main, ["query", str(case.root), "SELECT ts FROM events ORDER BY ts LIMIT 1"])
+    assert out.exit_code == 0, out.output
+    assert "+00:00" in out.output or " UTC" in out.output
+
+
+def test_help_texts_exist() -> None:
+    runner = CliRunner()
+    assert "JSON" in runner.invoke(main, ["fuzz", "--help"]).output.split("--json", 1)[1].split("\n")[0]
+    assert "Folder" in runner.invoke(main, ["demo", "--help"]).output
+    assert "Language" in runner.invoke(main, ["exhibit", "--help"]).output
+
+
+def test_packs_show_prints_no_empty_default() -> None:
+    out = CliRunner().invoke(main, ["packs", "show", "order-leak"])
+    assert out.exit_code == 0
+    assert "[default ]" not in out.output and "merchant_id" in out.output
