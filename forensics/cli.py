@@ -322,13 +322,30 @@ def _parse_params(params: tuple[str, ...]) -> dict[str, str]:
 @click.option("--param", "params", multiple=True, help="Override a parameter: name=value (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON result.")
 @click.option("--fail-on-findings", is_flag=True, help="Exit 1 if any check is flagged or inconclusive.")
+@click.option(
+    "--rows",
+    "rows_of",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[CHECK]",
+    help="Also print the rows of CHECK (default: every check with rows): who, what, when in the case zone, file:line.",
+)
 @_friendly
-def check(case: Path, pack: str | None, params: tuple[str, ...], as_json: bool, fail_on_findings: bool) -> None:
+def check(
+    case: Path,
+    pack: str | None,
+    params: tuple[str, ...],
+    as_json: bool,
+    fail_on_findings: bool,
+    rows_of: str | None,
+) -> None:
     """Run a query pack on CASE and print each check's verdict."""
     from forensics.case import open_case
     from forensics.packs import run_pack
 
-    result = run_pack(open_case(case), pack, _parse_params(params))
+    opened = open_case(case)
+    result = run_pack(opened, pack, _parse_params(params))
     data = result.to_json()
     if as_json:
         _print_json(data)
@@ -336,6 +353,8 @@ def check(case: Path, pack: str | None, params: tuple[str, ...], as_json: bool, 
         if result.warnings:  # one line before the table: every verdict below depends on it
             click.echo(f"WARNING: {'; '.join(result.warnings)}")
         _print_verdicts(data)
+        if rows_of is not None:
+            _print_check_rows(opened, result, rows_of or None)
     if fail_on_findings and any(c["verdict"] in {"flagged", "inconclusive", "missing"} for c in data["checks"]):
         sys.exit(1)
 
@@ -348,6 +367,26 @@ VERDICT_STYLE = {
     "inconclusive": "yellow",
     "missing": "bold red",
 }
+
+
+def _print_check_rows(case: Any, result: Any, check_id: str | None) -> None:
+    from rich.table import Table
+
+    from forensics.rows import COLUMNS, check_rows
+    from forensics.verdicts import input_paths
+
+    con = case.connect()
+    try:
+        paths = input_paths(con)
+    finally:
+        con.close()
+    for cid, rows in check_rows(result, check_id, paths):
+        table = Table(title=f"{cid}: {len(rows)} row(s)")
+        for col in COLUMNS:
+            table.add_column(col)
+        for row in rows:
+            table.add_row(*[_literal(v) for v in row])
+        _console().print(table)
 
 
 def _print_verdicts(data: dict[str, Any]) -> None:

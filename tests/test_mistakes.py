@@ -341,10 +341,8 @@ def test_query_csv_into_a_closed_pipe_ends_quietly(worlds: dict[str, tuple[Case,
 
     case, _ = worlds["clean"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    shell = (
-        f"{sys.executable} -c 'from forensics.cli import main; main()' query {case.root} 'SELECT * FROM events' --csv | head -1 >/dev/null; "
-        "echo ${PIPESTATUS[0]}"
-    )
+    forensics = f"{sys.executable} -c 'from forensics.cli import main; main()'"
+    shell = f"{forensics} query {case.root} 'SELECT * FROM events' --csv | head -1 >/dev/null; echo ${{PIPESTATUS[0]}}"
     done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, env=env, timeout=300)
     assert done.stderr == ""
     assert done.stdout.strip() in {"0", "141"}
@@ -368,3 +366,26 @@ def test_packs_show_prints_no_empty_default() -> None:
     out = CliRunner().invoke(main, ["packs", "show", "order-leak"])
     assert out.exit_code == 0
     assert "[default ]" not in out.output and "merchant_id" in out.output
+
+
+# ---------------------------------------------------------------- check --rows
+
+
+def test_check_rows_prints_who_what_when_where(worlds: dict[str, tuple[Case, Path]]) -> None:
+    case, _ = worlds["guilty"]
+    result = run_pack(case, None, {})
+    view = result.check("unmasked-view").run.records()
+    assert view  # the guilty world's decrypt
+    out = CliRunner().invoke(main, ["check", str(case.root), "--rows", "unmasked-view"])
+    assert out.exit_code == 0, out.output
+    record = view[0]
+    assert str(record["actor_id"]) in out.output
+    assert f":{record['line_no']}" in out.output
+    assert "+08:00" in out.output  # the case zone, Asia/Shanghai, with its offset
+    assert "unmasked-view: 1 row(s)" in out.output
+
+
+def test_check_rows_unknown_check_is_a_usage_error(worlds: dict[str, tuple[Case, Path]]) -> None:
+    case, _ = worlds["clean"]
+    out = CliRunner().invoke(main, ["check", str(case.root), "--rows", "unmasked-veiw"])
+    assert out.exit_code == 2 and "unmasked-view" in out.stderr
