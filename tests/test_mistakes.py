@@ -389,3 +389,13 @@ def test_check_rows_unknown_check_is_a_usage_error(worlds: dict[str, tuple[Case,
     case, _ = worlds["clean"]
     out = CliRunner().invoke(main, ["check", str(case.root), "--rows", "unmasked-veiw"])
     assert out.exit_code == 2 and "unmasked-view" in out.stderr
+
+
+def test_fuzz_summary_keeps_the_digits_of_its_reasons() -> None:
+    from forensics.fuzz import FuzzOptions, run_fuzz
+
+    report = run_fuzz(FuzzOptions(format="nginx", examples=30, seed=1, progress=False))
+    shown = [line for line in report.summary() if "top quarantine reason" in line]
+    assert shown, report.summary()
+    assert all("…" not in line.split("e.g.: ", 1)[1].rstrip("…") for line in shown)
+    assert any(ch.isdigit() for line in shown for ch in line.split("e.g.: ", 1)[1])
