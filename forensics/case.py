@@ -114,8 +114,8 @@ class Case:
                 return tomllib.load(fh)
         except FileNotFoundError:
             return {}
-        except tomllib.TOMLDecodeError as exc:
-            raise ForensicsError(f"{self.toml_path}: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:  # the user's file to fix: a usage error (exit 2)
+            raise UsageError(f"{self.toml_path}: {exc}") from exc
 
     def manifest(self) -> dict[str, Any]:
         if not self.manifest_path.exists():

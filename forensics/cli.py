@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
@@ -38,6 +39,11 @@ def _friendly(func: F) -> F:
         except ForensicsError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except BrokenPipeError:
+            # `forensics query ... --csv | head -1`: the reader has what it wanted; end quietly like other
+            # Unix tools (128 + SIGPIPE), and keep Python from complaining while flushing the closed pipe.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)
         except OSError as exc:  # e.g. the disk filled up mid-ingest: the staged input was discarded
             where = f"{exc.filename}: " if exc.filename else ""
             click.echo(
@@ -75,7 +81,10 @@ def _literal(text: str) -> Any:
 def _console() -> Any:
     from rich.console import Console
 
-    return Console()
+    if sys.stdout.isatty():
+        return Console()
+    # Piped or redirected (`check > f`): no terminal to fit, so never cut or wrap a table at 80 columns.
+    return Console(width=100_000, no_color=True, highlight=False)
 
 
 def _progress_callback() -> Any:
@@ -120,8 +129,12 @@ def init(case: Path) -> None:
     """Create a case folder with a commented case.toml template."""
     from forensics.case import init_case
 
+    existed = (case / "case.toml").exists()
     init_case(case)
-    click.echo(f"initialised case {case} (edit {case / 'case.toml'} to describe the matter)")
+    if existed:  # nothing was overwritten: say so rather than claim a fresh case
+        click.echo(f"{case} is already a case; left unchanged (its case.toml and inputs are kept)")
+    else:
+        click.echo(f"initialised case {case} (edit {case / 'case.toml'} to describe the matter)")
 
 
 @main.command()
@@ -136,8 +149,16 @@ def init(case: Path) -> None:
 @click.option("--encoding", type=click.Choice(["auto", "utf-8", "gb18030"]), default="auto", show_default=True)
 @click.option("--year", type=int, help="Syslog RFC 3164: year of the file's last record (default: file mtime).")
 @click.option("--preserve", is_flag=True, help="Copy raw files into the case, content-addressed.")
-@click.option("--strict", is_flag=True, help="Exit 1 if any line was quarantined.")
-@click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report.")
+@click.option("--strict", is_flag=True, help="Exit 1 if any line was quarantined (or any file warned).")
+@click.option(
+    "--max-quarantine-ratio",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.05,
+    show_default=True,
+    help="Warn (naming the top reasons and the likely fix) when a file quarantines more than this share of its "
+    "lines; a file with every line quarantined always warns.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report (see README, Ingest).")
 @_friendly
 def ingest(
     case: Path,
@@ -152,6 +173,7 @@ def ingest(
     year: int | None,
     preserve: bool,
     strict: bool,
+    max_quarantine_ratio: float,
     as_json: bool,
 ) -> None:
     """Ingest log files (or a --plan) into CASE. Raw files are never modified.
@@ -177,6 +199,7 @@ def ingest(
         strict=strict,
         year=year,
         progress=update,
+        max_quarantine_ratio=max_quarantine_ratio,
     )
     if progress is not None:
         progress.start()
@@ -191,6 +214,9 @@ def ingest(
         _print_json(report.to_json())
     else:
         _print_ingest_table(report)
+    for f in report.files:
+        for warning in f.warnings:
+            click.echo(f"WARNING: {warning}", err=True)
     if strict and report.quarantined:
         click.echo(f"--strict: {report.quarantined} line(s) quarantined (see the quarantine view)", err=True)
         sys.exit(1)
@@ -200,18 +226,29 @@ def _print_ingest_table(report: Any) -> None:
     from rich.table import Table
 
     table = Table(title=f"ingest into {report.case}", show_lines=False)
-    for col in ("file", "source", "format", "lines", "events", "quarantined", "blank", "sha256"):
-        table.add_column(col, justify="right" if col in {"lines", "events", "quarantined", "blank"} else "left")
+    counts = ("lines", "events", "quarantined", "blank", "structural")
+    for col in ("file", "source", "format", *counts, "sha256"):
+        table.add_column(col, justify="right" if col in counts else "left")
     for f in report.files:
         name = "/".join(Path(f.path).parts[-2:])  # enough to tell node/day files apart
-        if f.skipped_duplicate:
-            cells = [name, f.source, f.format, "-", "-", "-", "-", f"{f.sha256[:16]}… already in case: skipped"]
+        if f.skipped_duplicate and f.duplicate_of and f.duplicate_of["sha256"] != f.sha256:
+            of = f"same content as {f.duplicate_of['path']} ({f.duplicate_of['sha256'][:16]}…): skipped"
+            cells = [name, f.source, f.format, "-", "-", "-", "-", "-", of]
+        elif f.skipped_duplicate:
+            cells = [name, f.source, f.format, "-", "-", "-", "-", "-", f"{f.sha256[:16]}… already in case: skipped"]
         else:
-            cells = [name, f.source, f.format, str(f.lines), str(f.events), str(f.quarantined), str(f.blank)]
+            cells = [name, f.source, f.format, *(str(getattr(f, c)) for c in counts)]
             cells.append(f.sha256[:16])
         table.add_row(*[_literal(c) for c in cells])
     _console().print(table)
-    click.echo(f"{report.events} events, {report.quarantined} quarantined")
+    click.echo(
+        f"{report.events} events, {report.quarantined} quarantined; "
+        + (
+            "lines = events + quarantined + blank + structural holds for every file"
+            if report.identity_holds()
+            else "ACCOUNTING MISMATCH: lines != events + quarantined + blank + structural"
+        )
+    )
 
 
 @main.command()
@@ -465,9 +502,24 @@ def _parse_params(params: tuple[str, ...]) -> dict[str, str]:
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON result.")
 @click.option("--fail-on-findings", is_flag=True, help="Exit 1 if any check is flagged or inconclusive.")
 @click.option("--allow-unverified", is_flag=True, help="Run even if the case fails the fast verify (said on stderr).")
+@click.option(
+    "--rows",
+    "rows_of",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[CHECK]",
+    help="Also print the rows of CHECK (default: every check with rows): who, what, when in the case zone, file:line.",
+)
 @_friendly
 def check(
-    case: Path, pack: str | None, params: tuple[str, ...], as_json: bool, fail_on_findings: bool, allow_unverified: bool
+    case: Path,
+    pack: str | None,
+    params: tuple[str, ...],
+    as_json: bool,
+    fail_on_findings: bool,
+    allow_unverified: bool,
+    rows_of: str | None,
 ) -> None:
     """Run a query pack on CASE and print each check's verdict.
 
@@ -477,7 +529,8 @@ def check(
     from forensics.case import open_case
     from forensics.checkrun import check_case
 
-    result, unverified = check_case(open_case(case), pack, _parse_params(params), allow_unverified=allow_unverified)
+    opened = open_case(case)
+    result, unverified = check_case(opened, pack, _parse_params(params), allow_unverified=allow_unverified)
     for line in unverified:
         click.echo(f"UNVERIFIED {line}", err=True)
     data = result.to_json()
@@ -486,7 +539,11 @@ def check(
     if as_json:
         _print_json(data)
     else:
+        if result.warnings:  # one line before the table: every verdict below depends on it
+            click.echo(f"WARNING: {'; '.join(result.warnings)}")
         _print_verdicts(data)
+        if rows_of is not None:
+            _print_check_rows(opened, result, rows_of or None)
     if fail_on_findings and any(c["verdict"] in {"flagged", "inconclusive", "missing"} for c in data["checks"]):
         sys.exit(1)
 
@@ -499,6 +556,26 @@ VERDICT_STYLE = {
     "inconclusive": "yellow",
     "missing": "bold red",
 }
+
+
+def _print_check_rows(case: Any, result: Any, check_id: str | None) -> None:
+    from rich.table import Table
+
+    from forensics.rows import COLUMNS, check_rows
+    from forensics.verdicts import input_paths
+
+    con = case.connect()
+    try:
+        paths = input_paths(con)
+    finally:
+        con.close()
+    for cid, rows in check_rows(result, check_id, paths):
+        table = Table(title=f"{cid}: {len(rows)} row(s)")
+        for col in COLUMNS:
+            table.add_column(col)
+        for row in rows:
+            table.add_row(*[_literal(v) for v in row])
+        _console().print(table)
 
 
 def _print_verdicts(data: dict[str, Any]) -> None:
@@ -567,7 +644,13 @@ def packs_test(pack: str) -> None:
 @click.option(
     "-o", "--out", "out_dir", type=click.Path(path_type=Path), help="Output folder (default CASE/exhibits/N)."
 )
-@click.option("--lang", type=click.Choice(["zh", "en", "zh-en"]), default="zh-en", show_default=True)
+@click.option(
+    "--lang",
+    type=click.Choice(["zh", "en", "zh-en"]),
+    default="zh-en",
+    show_default=True,
+    help="Language of the exhibit: Chinese, English, or both side by side.",
+)
 @click.option("--unmask", is_flag=True, help="Also write a sealed unmasked version linked by hash.")
 @click.option("--number", help="Exhibit number, e.g. E-3 (default: case.toml).")
 @click.option("--font-path", type=click.Path(exists=True, path_type=Path), help="Folder or file of a CJK font.")
@@ -617,19 +700,34 @@ def exhibit(
 @main.command()
 @click.argument("out", type=click.Path(path_type=Path))
 @click.option("--variant", type=click.Choice(["clean", "guilty", "gap"]), default="clean", show_default=True)
-@click.option("--events", type=int, help="Approximate number of background events.")
+@click.option("--events", type=int, default=30_000, show_default=True, help="Approximate number of background events.")
 @click.option("--seed", type=int, default=7, show_default=True)
 @_friendly
-def sample(out: Path, variant: str, events: int | None, seed: int) -> None:
+def sample(out: Path, variant: str, events: int, seed: int) -> None:
     """Write a synthetic case world (raw logs, mappings, plan, case.toml, ground truth)."""
     from forensics.sample import generate
 
-    kwargs: dict[str, Any] = {"variant": variant, "seed": seed}
-    if events is not None:
-        kwargs["events"] = events
-    result = generate(out, **kwargs)
+    result = generate(out, variant=variant, events=events, seed=seed)
     click.echo(f"wrote {result.events_written} events in {len(result.files)} files to {result.out_dir}")
-    click.echo(f"next: forensics init CASE && forensics ingest CASE --plan {result.plan_path}")
+    for line in next_steps(result):
+        click.echo(line)
+
+
+def next_steps(result: Any) -> list[str]:
+    """The rest of the workflow, one command a line, ready to copy (README's Workflow says the same)."""
+    import shlex
+    import tomllib
+
+    number = tomllib.loads(result.case_toml_path.read_text(encoding="utf-8")).get("case", {}).get("exhibit_number")
+    return [
+        "next (CASE is a new folder of your choice):",
+        "  forensics init CASE",
+        f"  cp {shlex.quote(str(result.case_toml_path))} CASE/case.toml",
+        f"  forensics ingest CASE --plan {shlex.quote(str(result.plan_path))}",
+        "  forensics check CASE",
+        "  forensics exhibit CASE",
+        f"  forensics verify CASE/exhibits/{number or 'E-1'}",
+    ]
 
 
 @main.command()
@@ -640,7 +738,7 @@ def sample(out: Path, variant: str, events: int | None, seed: int) -> None:
 @click.option("--examples", type=int, default=500, show_default=True)
 @click.option("--seed", type=int, help="Seed for a reproducible run.")
 @click.option("--corpus", type=click.Path(exists=True, path_type=Path), help="Real sample lines to mutate.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (properties, counts, failures).")
 @_friendly
 def fuzz(
     fmt: str | None,
@@ -678,7 +776,13 @@ def fuzz(
 
 @main.command()
 @click.option(
-    "-o", "--out", "out_dir", type=click.Path(path_type=Path), default=Path("forensics-demo"), show_default=True
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("forensics-demo"),
+    show_default=True,
+    help="Folder for the demo's sample logs, case and exhibit.",
 )
 @_friendly
 def demo(out_dir: Path) -> None:

@@ -197,6 +197,7 @@ class FuzzReport:
     checks: Counter[str] = field(default_factory=Counter)
     failures: list[FailureRecord] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
+    reason_examples: dict[str, str] = field(default_factory=dict)  # grouping key -> first reason seen
     corpus: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     stopped_by_time: bool = False
@@ -223,7 +224,8 @@ class FuzzReport:
                 f"{c['quarantined']} quarantined (unmutated)"
             )
         for reason, n in self.reasons.most_common(3):
-            out.append(f"  top quarantine reason ({n}x): {_shorten(reason, 100)}")
+            example = self.reason_examples.get(reason, reason)
+            out.append(f"  top quarantine reason ({n}x), e.g.: {_shorten(example, 100)}")
         for f in self.failures:
             out.append(f"FAILED {f.prop}: {f.message}")
             out.append(f"  minimal example: {_shorten(f.example, 300)}")
@@ -475,7 +477,7 @@ def is_specific(reason: str | None) -> bool:
     return len(text) >= 8 and text not in GENERIC_REASONS and not re.fullmatch(r"[a-z_]*error:?", text)
 
 
-def check_reasons(sample: Sample, outcome: Outcome) -> Counter[str]:
+def check_reasons(sample: Sample, outcome: Outcome, examples: dict[str, str] | None = None) -> Counter[str]:
     seen: Counter[str] = Counter()
     for frame in (outcome.result.quarantine, outcome.undecodable):
         if frame.height == 0:
@@ -483,7 +485,10 @@ def check_reasons(sample: Sample, outcome: Outcome) -> Counter[str]:
         for line_no, reason in zip(_line_nos(frame), frame.get_column("reason").to_list(), strict=True):
             if not is_specific(reason):
                 raise Reasons(f"quarantine reason {reason!r} is not specific", sample, line_no)
-            seen[_reason_key(reason)] += 1
+            key = _reason_key(reason)
+            seen[key] += 1
+            if examples is not None:  # the summary shows a real reason, digits and all, not the grouping key
+                examples.setdefault(key, reason)
     return seen
 
 
@@ -728,7 +733,7 @@ def _check_all(target: Target, sample: Sample, state: RunState) -> None:
     outcome = parse_sample(target, sample)
     check_refusal(target, sample, outcome)
     check_accounting(sample, outcome)
-    reasons = check_reasons(sample, outcome)
+    reasons = check_reasons(sample, outcome, report.reason_examples)
     trips = check_round_trip(sample, outcome)
     check_determinism(target, sample, outcome)
     if (state.ingest_left > 0 and count) or state.ingest_failing:

@@ -28,9 +28,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 
 from forensics.case import Case, case_lock, refresh_catalog, run_staging
+from forensics.duplicates import add_content, content_sha256, known_contents
 from forensics.errors import ForensicsError, UsageError
 from forensics.formats import SNIFF_ORDER, get_format
 from forensics.formats.base import Format, FormatOptions, ParseError, ParseResult
+from forensics.quarantine_report import DEFAULT_MAX_QUARANTINE_RATIO, quarantine_warning, top_reasons
 from forensics.reader import (
     BLOCK_SIZE,
     ENCODINGS,
@@ -54,6 +56,7 @@ from forensics.seal import (
 )
 from forensics.store import Stager, conform_events
 
+NEEDS_MAPPING = frozenset({"jsonl", "json", "csv", "tsv"})  # field names differ per platform: no default
 SOURCE_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 Progress = Callable[[str, int, int], None]  # (path, bytes done, bytes total)
 
@@ -69,6 +72,7 @@ class IngestOptions:
     preserve: bool = False
     strict: bool = False
     year: int | None = None  # syslog RFC 3164 year of the file's last record (default: file mtime year)
+    max_quarantine_ratio: float = DEFAULT_MAX_QUARANTINE_RATIO  # above it (or all quarantined) a file warns
     progress: Progress | None = None
 
 
@@ -87,6 +91,8 @@ class FileReport:
     structural: int = 0
     records: int = 0
     skipped_duplicate: bool = False
+    warnings: list[str] = field(default_factory=list)  # e.g. most lines quarantined: wrong format?
+    duplicate_of: dict[str, str] | None = None  # the earlier input (path, sha256) with the same (decompressed) content
 
 
 @dataclass
@@ -103,9 +109,24 @@ class IngestReport:
     def quarantined(self) -> int:
         return sum(f.quarantined for f in self.files)
 
+    def identity_holds(self) -> bool:
+        """lines = events + quarantined + blank + structural for every line-format file ingested (not skipped).
+
+        Document formats (one JSON document) have records rather than lines, so they are not held to it."""
+        return all(
+            f.lines == f.events + f.quarantined + f.blank + f.structural
+            for f in self.files
+            if not f.skipped_duplicate and f.records == f.events + f.quarantined
+        )
+
     def to_json(self) -> dict[str, Any]:
         keys = ("path", "source", "format", "sha256", "sm3", "bytes", "lines", "events", "quarantined", "blank")
-        files = [{k: getattr(f, k) for k in keys} | {"skipped_duplicate": f.skipped_duplicate} for f in self.files]
+        files = [
+            {k: getattr(f, k) for k in keys}
+            | {"structural": f.structural, "skipped_duplicate": f.skipped_duplicate, "duplicate_of": f.duplicate_of}
+            | {"warnings": f.warnings}
+            for f in self.files
+        ]
         return {"case": self.case, "files": files, "events": self.events, "quarantined": self.quarantined}
 
 
@@ -226,17 +247,21 @@ def _ingest_locked(case: Case, jobs: list[tuple[Path, IngestOptions]], command: 
         sha = str(item.get("sha256"))
         generations[sha] = max(generations.get(sha, 0), int(item.get("generation", 1)))
     staging = run_staging(case)
+    contents = known_contents(manifest.get("inputs", []))
     batch: list[_Stored] = []
     last_seal = time.monotonic()
     sealer = _Sealer(case, manifest, command)
     try:
         for path, opts in jobs:
-            file_report, stored = ingest_file(case, path, opts, known, staging=staging, generations=generations)
+            file_report, stored = ingest_file(
+                case, path, opts, known, contents, staging=staging, generations=generations
+            )
             report.files.append(file_report)
             if stored is None:
                 continue
             known.add(stored.entry["sha256"])
             generations[stored.entry["sha256"]] = int(stored.entry.get("generation", 1))
+            add_content(contents, stored.entry)
             batch.append(stored)
             if time.monotonic() - last_seal >= SEAL_EVERY_SECONDS:
                 sealer.seal(batch)  # empties batch
@@ -354,12 +379,15 @@ def ingest_file(
     path: Path,
     options: IngestOptions,
     known: set[str],
+    contents: dict[str, dict[str, str]] | None = None,
     *,
     staging: Path | None = None,
     generations: dict[str, int] | None = None,
 ) -> tuple[FileReport, _Stored | None]:
     """Parse and stage one file. Returns its report and (unless a duplicate) what _seal needs.
 
+    A duplicate is the same bytes (raw SHA-256) or the same content packed differently (SHA-256 of the
+    decompressed stream, `contents`): ingesting it again would count every event twice.
     generations: how often each SHA-256 was ingested before (a retracted input ingested again is
     generation 2, its Parquet files get new names so the retracted ones stay as sealed)."""
     if options.encoding not in ENCODINGS:
@@ -374,15 +402,37 @@ def ingest_file(
 
         mapping = builtin_cloudtrail_mapping()  # recorded in the manifest like a user's mapping
     source = _source_name(options, mapping, path)
-    if pre_sha256 in known:
+    contents = contents if contents is not None else {}
+    earlier = contents.get(pre_sha256)
+    if earlier is None and pre_sha256 not in known:
+        try:
+            earlier = contents.get(content_sha256(path, pre_sha256))
+        except OSError as exc:
+            raise ForensicsError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if pre_sha256 in known or earlier is not None:
         fmt_name = options.format if options.format != "auto" else (mapping.format if mapping else "auto")
         sm3 = hash_file(path).sm3
         size = path.stat().st_size
         return (
-            FileReport(str(path), source, fmt_name, pre_sha256, sm3, size, 0, 0, 0, 0, skipped_duplicate=True),
+            FileReport(
+                str(path),
+                source,
+                fmt_name,
+                pre_sha256,
+                sm3,
+                size,
+                0,
+                0,
+                0,
+                0,
+                skipped_duplicate=True,
+                duplicate_of=earlier,
+            ),
             None,
         )
     fmt = _resolve_format(path, options, mapping)
+    if mapping is None and fmt.name in NEEDS_MAPPING:  # the user's options are incomplete: a usage error
+        raise UsageError(f"{path}: format {fmt.name} needs --mapping FILE (see mappings/ for examples)")
     fmt_opts = FormatOptions(
         source=source,
         path=str(path),
@@ -408,6 +458,7 @@ def ingest_file(
             entry["generation"] = generation
         if mapping is not None and options.mapping is not None:
             entry["mapping_copy"] = _preserve_mapping(case, options.mapping, mapping.sha256)
+        entry["warnings"] = _quarantine_warnings(path, fmt.name, counts, stager, options, mapping is not None)
         if options.preserve:
             entry["preserved_copy"] = _preserve(case, path, pre_sha256)
     except BaseException:
@@ -426,8 +477,26 @@ def ingest_file(
         blank=counts["blank"],
         structural=counts["structural"],
         records=counts["records"],
+        warnings=list(entry["warnings"]),
     )
     return report, _Stored(entry, stager)
+
+
+def _quarantine_warnings(
+    path: Path, fmt: str, counts: dict[str, int], stager: Stager, options: IngestOptions, has_mapping: bool
+) -> list[str]:
+    staged = [stager.staging / o.path for o in stager.outputs if o.kind == "quarantine"]
+    warning = quarantine_warning(
+        str(path),
+        fmt,
+        counts["events"],
+        counts["quarantined"],
+        top_reasons(staged) if counts["quarantined"] else [],
+        max_ratio=options.max_quarantine_ratio,
+        log_format=options.log_format,
+        has_mapping=has_mapping,
+    )
+    return [warning] if warning else []
 
 
 def _run_parser(

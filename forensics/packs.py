@@ -145,7 +145,8 @@ class Pack:
         lines = [f"{self.name} {self.version}: {self.title_en} / {self.title_zh}", self.description, "", "parameters:"]
         for p in self.params.values():
             origin = f" (from case.toml {p.source})" if p.source else ""
-            default = "" if p.default is None else f" [default {display_value(p.default)}]"
+            shown = "" if p.default is None else display_value(p.default).strip()
+            default = f" [default {shown}]" if shown else ""  # an empty default is no default worth showing
             lines.append(f"  {p.name}: {p.type}{default}{origin} {p.help}".rstrip())
         lines += ["", "checks:"]
         for c in self.checks:
@@ -685,6 +686,7 @@ class PackResult:
     completeness: Any  # forensics.verdicts.Completeness
     exposure: list[Any] = field(default_factory=list)  # forensics.exposure.ChannelExposure
     timings: dict[str, float] = field(default_factory=dict)  # seconds per runner step (not in the JSON)
+    warnings: list[str] = field(default_factory=list)  # e.g. the order id appears in no ingested source
 
     def check(self, check_id: str) -> CheckResult:
         for result in self.checks:
@@ -708,6 +710,7 @@ class PackResult:
         }
         if full:
             out["window"] = self.window.to_json()
+        out["warnings"] = list(self.warnings)
         out["checks"] = [c.to_json(full) for c in self.checks]
         if full:
             out["completeness"] = self.completeness.to_json()
@@ -737,9 +740,13 @@ def execute_check(con: duckdb.DuckDBPyConnection, check: Check, values: Mapping[
                 f"{check.path}:1: check {check.id} returns events but not the provenance column(s) "
                 f"{', '.join(missing)}; select them (or declare '-- rows: derived')"
             )
-    return CheckRun(
-        check, columns, [[json_safe(v) for v in row] for row in raw_rows], clock_time.perf_counter() - started
-    )
+    rows = [[json_safe(v) for v in row] for row in raw_rows]
+    if check.rows == "events":  # one event is one finding, however many inputs hold a copy of it
+        from forensics.duplicates import collapse_copies
+        from forensics.verdicts import input_paths
+
+        columns, rows = collapse_copies(columns, rows, input_paths(con))
+    return CheckRun(check, columns, rows, clock_time.perf_counter() - started)
 
 
 def expected_nodes(config: Mapping[str, Any]) -> list[str]:
@@ -794,6 +801,7 @@ def run_pack(case: Case, pack: str | Pack | None = None, params: Mapping[str, st
         controls = verdicts.count_controls(con, window, loaded.checks)
         timings["controls"] = clock_time.perf_counter() - clock
         paths = verdicts.input_paths(con)
+        presence = verdicts.count_presence(con, bound)
     finally:
         con.close()
     results: list[CheckResult] = []
@@ -810,10 +818,11 @@ def run_pack(case: Case, pack: str | Pack | None = None, params: Mapping[str, st
             is_completeness=run.check.id == loaded.completeness_check,
             input_paths=paths,
             exposures=exposures if run.check.id == "field-exposure" else None,
+            presence=presence,
         )
         source_file = _source_file(loaded, run.check)
         results.append(CheckResult(run, decision.verdict, decision.reason, decision.scope, source_file))
-    return PackResult(loaded, values, window, results, completeness, exposures, timings)
+    return PackResult(loaded, values, window, results, completeness, exposures, timings, presence.warnings())
 
 
 # ---------------------------------------------------------------- fixtures (packs test)

@@ -376,6 +376,53 @@ def count_controls(
     return {(str(s), str(a)): int(n) for s, a, n in rows}
 
 
+# The order (and shop) must be seen somewhere before its absence counts: a typo in case.toml would
+# otherwise make every "no rows" look like a clean answer. Any time in the case, any source.
+PRESENCE_SQL = """
+SELECT count(*) FILTER (WHERE $order_id <> '' AND list_contains(order_ids, $order_id)) AS order_events,
+       count(*) FILTER (WHERE $merchant_id <> '' AND merchant_id = $merchant_id) AS merchant_events
+FROM events
+"""
+
+
+@dataclass(frozen=True)
+class Presence:
+    """How many ingested events mention the case's order and merchant (None: the pack has no such parameter)."""
+
+    order_id: str | None
+    order_events: int
+    merchant_id: str | None
+    merchant_events: int
+
+    def warnings(self) -> list[str]:
+        out: list[str] = []
+        if self.order_id and not self.order_events:
+            out.append(f"order {self.order_id} appears in no ingested source: check the order id")
+        if self.merchant_id and not self.merchant_events:
+            out.append(f"merchant {self.merchant_id} appears in no ingested source: check the merchant id")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "order_id": self.order_id,
+            "order_events": self.order_events,
+            "merchant_id": self.merchant_id,
+            "merchant_events": self.merchant_events,
+        }
+
+
+def count_presence(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any]) -> Presence:
+    """The order-presence control: does the order id (and merchant id) occur in any ingested event?"""
+    order = str(values.get("order_id") or "").strip() or None
+    merchant = str(values.get("merchant_id") or "").strip() or None
+    try:
+        row = con.execute(PRESENCE_SQL, {"order_id": order or "", "merchant_id": merchant or ""}).fetchone()
+    except duckdb.Error as exc:
+        raise ForensicsError(f"looking for the order id in the case failed: {exc}") from exc
+    orders, merchants = row if row else (0, 0)
+    return Presence(order, int(orders or 0), merchant, int(merchants or 0))
+
+
 def input_paths(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """sha256 -> input path, so findings can be cited as file:line."""
     try:
@@ -493,6 +540,7 @@ def _decide_none(
     values: Mapping[str, Any],
     is_completeness: bool,
     paths: Mapping[str, str],
+    presence: Presence | None = None,
 ) -> Decision:
     check, n = run.check, len(run.rows)
     if n and is_completeness:
@@ -512,6 +560,7 @@ def _decide_none(
         )
     else:
         blockers = _completeness_blockers(check, completeness) + _control_blockers(check, controls)
+        blockers = [*(presence.warnings() if presence else []), *blockers]
     if blockers:
         more = f" (and {len(blockers) - 3} more)" if len(blockers) > 3 else ""
         return Decision("inconclusive", f"No rows, but absence is not proven: {'; '.join(blockers[:3])}{more}.")
@@ -532,9 +581,14 @@ def decide(
     is_completeness: bool = False,
     input_paths: Mapping[str, str] | None = None,
     exposures: Sequence[ChannelExposure] | None = None,
+    presence: Presence | None = None,
 ) -> Decision:
     check, n = run.check, len(run.rows)
     paths = input_paths or {}
+    if check.expect in {"info", "some"} and presence is not None and presence.warnings():
+        # FOUND/MISSING/INFO about an order no source mentions must not read like a normal answer.
+        plain = decide(run, completeness, controls, window, values, input_paths=paths, exposures=exposures)
+        return Decision(plain.verdict, f"{plain.reason} Warning: {'; '.join(presence.warnings())}.", plain.scope)
     if check.expect == "info":
         if exposures is not None:
             from forensics.exposure import summarize
@@ -549,4 +603,4 @@ def decide(
         blockers = _completeness_blockers(check, completeness)
         caveat = f" The logs may be incomplete: {'; '.join(blockers[:2])}." if blockers else ""
         return Decision("missing", f"No matching event in {', '.join(check.sources)} during the window.{caveat}")
-    return _decide_none(run, completeness, controls, window, values, is_completeness, paths)
+    return _decide_none(run, completeness, controls, window, values, is_completeness, paths, presence)

@@ -45,7 +45,10 @@ def test_ingest_json_contract_and_accounting(apache_case: Path, tmp_path: Path) 
         "events",
         "quarantined",
         "blank",
+        "structural",
         "skipped_duplicate",
+        "duplicate_of",
+        "warnings",
     }
     assert f["skipped_duplicate"] is True  # second ingest of the same bytes
 

@@ -57,6 +57,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
     "events": {"zh": "事件", "en": "Events"},
     "quarantined": {"zh": "隔离", "en": "Quarantined"},
     "blank": {"zh": "空行", "en": "Blank"},
+    "structural": {"zh": "结构行", "en": "Structural"},
     "examiner": {"zh": "检验人", "en": "Examiner"},
     "folder": {"zh": "所在文件夹", "en": "Folder"},
     "organization": {"zh": "单位", "en": "Organization"},

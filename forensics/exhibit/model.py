@@ -138,10 +138,25 @@ def _sources(manifest: dict[str, Any], pack: dict[str, Any], config: dict[str, A
 
 
 def _extraction(src: RecordInputs) -> dict[str, Any]:
-    keys = ("path", "source", "format", "bytes", "sha256", "sm3", "lines", "events", "quarantined", "blank", "tz")
-    inputs = [{k: item.get(k) for k in (*keys, "retracted")} for item in src.manifest.get("inputs", [])]
+    keys = (
+        "path",
+        "source",
+        "format",
+        "bytes",
+        "sha256",
+        "sm3",
+        "lines",
+        "events",
+        "quarantined",
+        "blank",
+        "structural",
+        "tz",
+        "retracted",
+    )
+    inputs = [{k: item.get(k) for k in keys} for item in src.manifest.get("inputs", [])]
     for n, item in enumerate(inputs, 1):
         item["ref"] = f"I{n}"
+        item["structural"] = item.get("structural") or 0  # a CSV header, W3C directives: lines that are no event
     runs = [
         {
             **{k: e.get(k) for k in ("seq", "at", "action", "command", "user", "host", "tool_version", "hash")},
@@ -149,7 +164,10 @@ def _extraction(src: RecordInputs) -> dict[str, Any]:
         }
         for e in src.custody
     ]
-    totals = {k: sum(int(i.get(k) or 0) for i in inputs) for k in ("bytes", "lines", "events", "quarantined", "blank")}
+    totals = {
+        k: sum(int(i.get(k) or 0) for i in inputs)
+        for k in ("bytes", "lines", "events", "quarantined", "blank", "structural")
+    }
     return {
         "examiner": _examiner(src.config),
         "runs": runs,

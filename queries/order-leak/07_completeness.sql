@@ -225,10 +225,37 @@ low_volume AS (
       AND h.hour + INTERVAL 1 HOUR <= $padded_end
       AND b.baseline >= $volume_min_baseline
       AND h.events < $volume_ratio * b.baseline
+),
+copies AS (
+    -- One record stored from more than one input (an export overlapping another, a file re-packed differently):
+    -- the same source, node and seq, or (without a seq) the same canonical row apart from where it was read.
+    SELECT source, coalesce(node, '') AS node, min(ts) AS ts, count(*) AS stored,
+           count(DISTINCT src_sha256) AS inputs
+    FROM events
+    WHERE date BETWEEN CAST($padded_start AS DATE) AND CAST($padded_end AS DATE)
+      AND ts >= $padded_start
+      AND ts < $padded_end
+    GROUP BY source, coalesce(node, ''),
+             CASE WHEN seq IS NOT NULL THEN hash(seq) ELSE hash(
+                 ts, ts_raw, actor_id, actor_type, merchant_id, action, action_raw, outcome, order_ids, fields,
+                 masked, record_count, export_scope, ip, user_agent, session_id, request_id, http_method, url_path,
+                 status, bytes, attrs) END,
+             seq IS NULL
+    HAVING count(DISTINCT src_sha256) > 1
+),
+duplicates AS (
+    SELECT
+        source, node, 'duplicate' AS kind, min(ts) AS start, max(ts) AS "end", epoch(max(ts) - min(ts)) AS seconds,
+        CAST(sum(stored - 1) AS BIGINT) AS missing, CAST(NULL AS BIGINT) AS after_seq, CAST(NULL AS BIGINT) AS next_seq,
+        format('{} records stored more than once (from up to {} inputs, {} extra copies): '
+               || 'checks count each once and list every copy', count(*), max(inputs), sum(stored - 1)) AS detail
+    FROM copies
+    GROUP BY source, node
 )
 SELECT source, node, kind, start, "end", seconds, missing, after_seq, next_seq, detail
 FROM (
     SELECT * FROM gaps
+    UNION ALL SELECT * FROM duplicates
     UNION ALL SELECT * FROM coverage
     UNION ALL SELECT * FROM silent_nodes
     UNION ALL SELECT * FROM seq_gaps
