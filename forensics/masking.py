@@ -133,6 +133,16 @@ def mask_address(address: str, style: Style = "ui") -> str:
     return address[: m.start()] + "*" * max(2, len(m.group(0))) + address[m.end() :]
 
 
+def no_surrogates(value: str) -> str:
+    """A lone surrogate cannot be written as UTF-8 (exhibit.json): it is kept as its visible escape ⟨U+D800⟩."""
+    if not _SURROGATE_RE.search(value):
+        return value
+    return _SURROGATE_RE.sub(lambda m: f"⟨U+{ord(m.group(0)):04X}⟩", value)
+
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
 # --- keyed pseudonyms -------------------------------------------------------------------------------------
 
 
@@ -223,6 +233,7 @@ class Masker:
             return [self.cell(f"{where}[{i}]", column, v, style) for i, v in enumerate(value)]
         if not isinstance(value, str) or not value:
             return value
+        value = no_surrogates(value)
         col = column.lower()
         if col in PHONE_COLUMNS:
             return self.phone(where, value, style)
@@ -236,7 +247,7 @@ class Masker:
 
     def text(self, where: str, value: str, style: Style = "ui") -> str:
         """Free text (attrs JSON, user agents, captions): known people, phone numbers and IPv4 addresses."""
-        out = value
+        out = no_surrogates(value)
         for person in self.known:
             if person.phone and _digits(person.phone):
                 out = self._replace_known_phone(where, out, person.phone, style)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from forensics.custody import hash_file
+from forensics.display import use_fonts
 from forensics.errors import ForensicsError, UsageError
 from forensics.exhibit import charts
 from forensics.exhibit.html import render_html
@@ -82,6 +83,7 @@ def render_exhibit(
     record_bytes = dump_json(record)
     (out_dir / "exhibit.json").write_bytes(record_bytes)
     digest = hashlib.sha256(record_bytes).hexdigest()
+    use_fonts(fonts.files)  # hostile: characters these fonts cannot draw are shown escaped, never a failed build
     view = dict(build_view(record, digest), labels=LABELS)
     main = write_typst_sources(out_dir, view, fonts)
     compile_pdf(main, out_dir, out_dir / "exhibit.pdf", fonts, src.generated_at)
