@@ -381,15 +381,28 @@ def packs_test(pack: str) -> None:
 @click.option("--unmask", is_flag=True, help="Also write a sealed unmasked version linked by hash.")
 @click.option("--number", help="Exhibit number, e.g. E-3 (default: case.toml).")
 @click.option("--font-path", type=click.Path(exists=True, path_type=Path), help="Folder or file of a CJK font.")
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Pseudonym key file (default: ~/.config/forensics/keys/CASE-ID.key, outside the case; never hand it over).",
+)
 @_friendly
 def exhibit(
-    case: Path, out_dir: Path | None, lang: str, unmask: bool, number: str | None, font_path: Path | None
+    case: Path,
+    out_dir: Path | None,
+    lang: str,
+    unmask: bool,
+    number: str | None,
+    font_path: Path | None,
+    key_file: Path | None,
 ) -> None:
     """Write the court exhibit: PDF/A-2b, HTML, JSON findings and a hash manifest."""
     from forensics.case import open_case
     from forensics.exhibit import build_exhibit
 
-    result = build_exhibit(open_case(case), out_dir, lang=lang, unmask=unmask, number=number, font_path=font_path)
+    result = build_exhibit(
+        open_case(case), out_dir, lang=lang, unmask=unmask, number=number, font_path=font_path, key_file=key_file
+    )
     for line in result.summary:
         click.echo(line)
     click.echo(f"exhibit: {result.pdf}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -30,7 +31,7 @@ from forensics.exhibit.html import render_html
 from forensics.exhibit.labels import LABELS
 from forensics.exhibit.model import LANGS, RecordInputs, build_record, build_view
 from forensics.exhibit.pdf import FontChoice, compile_pdf, find_cjk_fonts, write_typst_sources
-from forensics.masking import Masker, known_people, load_or_create_key
+from forensics.masking import Masker, case_id, case_key, known_people
 
 if TYPE_CHECKING:
     from forensics.case import Case
@@ -238,6 +239,7 @@ def build_exhibit(
     unmask: bool = False,
     number: str | None = None,
     font_path: Path | None = None,
+    key_file: Path | None = None,
 ) -> ExhibitResult:
     """Run the case's query pack and render the exhibit (and, with unmask, a sealed unmasked sibling)."""
     from forensics.packs import run_pack
@@ -250,7 +252,9 @@ def build_exhibit(
     out_dir = out_dir or case.exhibits_dir / number
     _prepare_out_dir(out_dir)
     pack = run_pack(case, None, {}).to_json(full=True)
-    key = load_or_create_key(case.root)
+    key, key_note = case_key(case.root, case_id(_read_custody(case), case.root), key_file)  # hostile: key off-case
+    if key_note:
+        logging.getLogger("forensics").warning(key_note)
     people = known_people(config.get("parties", []))
     now = datetime.now(UTC).replace(microsecond=0)
     custody = _read_custody(case)
