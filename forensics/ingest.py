@@ -50,6 +50,7 @@ from forensics.reader import (
     detect_compression,
     iter_line_blocks,
     read_document,
+    require_regular_file,
 )
 from forensics.store import Stager, conform_events
 
@@ -157,6 +158,8 @@ def plan_jobs(plan_path: Path, base: IngestOptions) -> list[tuple[Path, IngestOp
         files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
         if not files:
             raise UsageError(f"{where}: glob {entry['glob']!r} matches no file")
+        if plan.get("allow_outside") is not True:
+            _confine(files, plan_path, where, entry["glob"])
         opts = replace(
             base,
             source=entry.get("source", base.source),
@@ -170,6 +173,17 @@ def plan_jobs(plan_path: Path, base: IngestOptions) -> list[tuple[Path, IngestOp
         )
         jobs.extend((f, opts) for f in files)
     return jobs
+
+
+def _confine(files: list[Path], plan_path: Path, where: str, pattern: str) -> None:
+    """A plan reads only below its own folder: a shared plan must not pull /etc/passwd or ~/.ssh into a case."""
+    home = plan_path.parent.resolve()
+    for f in files:
+        if not f.resolve().is_relative_to(home):
+            raise UsageError(
+                f"{where}: glob {pattern!r} reaches {f}, outside the plan's folder {home}; "
+                "move the logs below the plan or set allow_outside = true at the top of the plan"
+            )
 
 
 # ---------------------------------------------------------------- orchestration
@@ -335,6 +349,7 @@ def ingest_file(case: Case, path: Path, options: IngestOptions, known: set[str])
     """Parse and stage one file. Returns its report and (unless a duplicate) what _seal needs."""
     if options.encoding not in ENCODINGS:
         raise UsageError(f"unknown encoding {options.encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    require_regular_file(path)  # a device or FIFO would hang the hash pass forever
     try:
         pre_sha256 = sha256_file(path)  # first pass: identity (and duplicate detection) before any parsing
     except OSError as exc:

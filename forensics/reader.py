@@ -12,6 +12,8 @@ import bz2
 import gzip
 import io
 import lzma
+import os
+import stat
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -107,7 +109,31 @@ class _HashingFile(io.RawIOBase):
         super().close()
 
 
+def require_regular_file(path: Path) -> None:
+    """Refuse devices, FIFOs and sockets at once: /dev/zero never ends and a FIFO blocks until someone writes."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise ForensicsError(f"{path}: cannot read ({exc.strerror})") from exc
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a character device"
+            if stat.S_ISCHR(mode)
+            else "a block device"
+            if stat.S_ISBLK(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "a folder"
+            if stat.S_ISDIR(mode)
+            else "not a regular file"
+        )
+        raise ForensicsError(f"{path}: is {kind}; only regular files are read as logs")
+
+
 def detect_compression(path: Path) -> str:
+    require_regular_file(path)
     with path.open("rb") as fh:
         magic = fh.read(6)
     if magic.startswith(b"\x1f\x8b"):

@@ -1,0 +1,76 @@
+"""Issue 12, hostile input: special files, escaping plan globs, oversized lines, spreadsheet formulas."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from forensics.case import Case
+from forensics.cli import main
+from forensics.errors import ForensicsError, UsageError
+from forensics.ingest import IngestOptions, ingest_paths, ingest_plan
+
+LINE = b'203.0.113.9 - - [01/Mar/2024:10:00:00 +0800] "GET /x HTTP/1.1" 200 5 "-" "ua"\n'
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_a_device_is_refused_at_once(case: Case, device: str) -> None:
+    if not Path(device).exists():
+        pytest.skip(f"{device} missing")
+    with pytest.raises(ForensicsError, match="character device; only regular files"):
+        ingest_paths(case, [Path(device)], IngestOptions(format="nginx"))
+
+
+def test_a_fifo_is_refused_without_blocking(case: Case, tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.log"
+    os.mkfifo(fifo)
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            ingest_paths(case, [fifo], IngestOptions(format="nginx"))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(60)
+    if worker.is_alive():  # unblock the reader so the test process can end, then fail
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("ingest blocked on a FIFO")
+    assert outcome and isinstance(outcome[0], ForensicsError) and "FIFO" in str(outcome[0])
+
+
+def test_cli_names_the_special_file_with_exit_1(case: Case) -> None:
+    result = CliRunner().invoke(main, ["ingest", str(case.root), "/dev/zero", "--format", "nginx"])
+    assert result.exit_code == 1 and "/dev/zero" in result.output + result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_a_plan_glob_cannot_leave_the_plan_folder(case: Case, tmp_path: Path) -> None:
+    plans = tmp_path / "plans" / "a" / "b"
+    plans.mkdir(parents=True)
+    (tmp_path / "secret.log").write_bytes(LINE)
+    plan = plans / "plan.toml"
+    plan.write_text('[[input]]\nglob = "../../../secret.log"\nformat = "nginx"\n', encoding="utf-8")
+    with pytest.raises(UsageError, match="outside the plan's folder"):
+        ingest_plan(case, plan, IngestOptions())
+    plan.write_text('[[input]]\nglob = "../../../../../../../../etc/passwd"\n', encoding="utf-8")
+    with pytest.raises(UsageError, match="outside the plan's folder"):
+        ingest_plan(case, plan, IngestOptions())
+    assert not list(case.events_dir.rglob("*.parquet"))
+
+
+def test_a_plan_may_allow_outside_paths_explicitly(case: Case, tmp_path: Path) -> None:
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (tmp_path / "a.log").write_bytes(LINE)
+    plan = plans / "plan.toml"
+    plan.write_text('allow_outside = true\n[[input]]\nglob = "../a.log"\nformat = "nginx"\n', encoding="utf-8")
+    report = ingest_plan(case, plan, IngestOptions())
+    assert report is not None
