@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 from forensics.errors import ForensicsError, UsageError
+from forensics.limits import apply_limits
 from forensics.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
 
 CASE_TOML_TEMPLATE = """\
@@ -129,6 +130,7 @@ class Case:
         """
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
+        apply_limits(con)  # hostile: memory limit and threads on every case connection
         try:
             con.execute(_events_view_sql(self.events_dir))
             con.execute(_quarantine_view_sql(self.quarantine_dir))

@@ -243,30 +243,63 @@ def verify(target: Path, as_json: bool) -> None:
 @main.command()
 @click.argument("case", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("sql")
-@click.option("--json", "as_json", is_flag=True, help="Rows as a JSON array of objects.")
-@click.option("--csv", "as_csv", is_flag=True, help="Rows as CSV with a header.")
+@click.option("--json", "as_json", is_flag=True, help="Rows as a JSON array of objects (streamed in batches).")
+@click.option(
+    "--csv", "as_csv", is_flag=True, help="Rows as CSV with a header (streamed; cells starting = + - @ get a ')."
+)
+@click.option("--timeout", type=float, default=600.0, show_default=True, help="Stop the query after SECONDS.")
+@click.option("--max-rows", type=int, default=1000, show_default=True, help="Rows printed in the table view.")
 @_friendly
-def query(case: Path, sql: str, as_json: bool, as_csv: bool) -> None:
-    """Run one read-only SELECT over the views events, quarantine, inputs, runs."""
+def query(case: Path, sql: str, as_json: bool, as_csv: bool, timeout: float, max_rows: int) -> None:
+    """Run one read-only SELECT over the views events, quarantine, inputs, runs (bounded time and memory)."""
     from forensics.case import open_case
+    from forensics.limits import csv_cell, stream_select
 
-    columns, rows = open_case(case).query_readonly(sql)
-    if as_json:
-        _print_json([dict(zip(columns, r, strict=True)) for r in rows])
-    elif as_csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(columns)
-        writer.writerows([[_json_default(v) if v is not None else "" for v in r] for r in rows])
-    else:
-        from rich.table import Table
+    con = open_case(case).connect()
+    try:
+        columns, batches = stream_select(con, sql, timeout)
+        if as_json:
+            first = True
+            sys.stdout.write("[")
+            for rows in batches:
+                for r in rows:
+                    text = json.dumps(dict(zip(columns, r, strict=True)), ensure_ascii=False, default=_json_default)
+                    sys.stdout.write(("\n " if first else ",\n ") + text)
+                    first = False
+            sys.stdout.write("\n]\n" if not first else "]\n")
+        elif as_csv:
+            writer = csv.writer(sys.stdout)
+            writer.writerow([csv_cell(c) for c in columns])
+            for rows in batches:
+                writer.writerows([[csv_cell(_csv_value(v)) for v in r] for r in rows])
+        else:
+            _print_table(columns, batches, max_rows)
+    finally:
+        con.close()
 
-        table = Table()
-        for c in columns:
-            table.add_column(c)
+
+def _print_table(columns: list[str], batches: Any, max_rows: int) -> None:
+    from rich.table import Table
+
+    table = Table()
+    for c in columns:
+        table.add_column(c)
+    shown, more = 0, False
+    for rows in batches:
         for r in rows:
+            if shown == max_rows:
+                more = True
+                break
             table.add_row(*[_literal("" if v is None else str(v)) for v in r])
-        _console().print(table)
-        click.echo(f"{len(rows)} row(s)")
+            shown += 1
+        if more:
+            break  # the rest is never fetched: a huge result costs no time or memory here
+    click.echo(f"{shown} row(s)" + (f" shown; more not shown (--max-rows {max_rows})" if more else ""))
+
+
+def _csv_value(value: Any) -> Any:
+    """Numbers stay numbers (a negative amount is not a formula); everything else as in --json."""
+    return value if value is None or isinstance(value, int | float) else _json_default(value)
 
 
 def _parse_params(params: tuple[str, ...]) -> dict[str, str]:

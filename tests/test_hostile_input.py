@@ -74,3 +74,33 @@ def test_a_plan_may_allow_outside_paths_explicitly(case: Case, tmp_path: Path) -
     plan.write_text('allow_outside = true\n[[input]]\nglob = "../a.log"\nformat = "nginx"\n', encoding="utf-8")
     report = ingest_plan(case, plan, IngestOptions())
     assert report is not None
+
+
+def _query(case: Case, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["query", str(case.root), *args])
+    return result.exit_code, result.output
+
+
+def test_a_query_that_runs_forever_is_stopped(case: Case) -> None:
+    code, out = _query(case, "select count(*) from range(100000000000000)", "--timeout", "1")
+    assert code == 1 and "stopped after 1 s" in out and "Traceback" not in out
+
+
+def test_csv_neutralises_formulas(case: Case) -> None:
+    sql = "select '=HYPERLINK(\"http://x\",\"y\")' a, '+1' b, '-2' c, '@SUM(A1)' d, chr(9) || 'x' e, -5 f, 'ok' g"
+    code, out = _query(case, sql, "--csv")
+    assert code == 0
+    import csv
+    import io
+
+    row = list(csv.reader(io.StringIO(out)))[1]
+    assert row == ['\'=HYPERLINK("http://x","y")', "'+1", "'-2", "'@SUM(A1)", "'\tx", "-5", "ok"]
+
+
+def test_printed_rows_are_capped_and_json_streams_every_row(case: Case) -> None:
+    code, out = _query(case, "select range as n from range(5000)", "--max-rows", "10")
+    assert code == 0 and "10 row(s) shown; more not shown (--max-rows 10)" in out
+    code, out = _query(case, "select range as n from range(25000)", "--json")
+    import json
+
+    assert code == 0 and [r["n"] for r in json.loads(out)] == list(range(25000))
