@@ -32,6 +32,11 @@ def apply_limits(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("SET preserve_insertion_order = false")  # lets big results stream without buffering
 
 
+def limit_config() -> dict[str, Any]:
+    """The same limits as a duckdb.connect config (for connections that lock their configuration)."""
+    return {"memory_limit": MEMORY_LIMIT, "threads": max(1, THREADS)}
+
+
 @contextmanager
 def statement_timeout(con: duckdb.DuckDBPyConnection, seconds: float | None, what: str) -> Iterator[None]:
     """Interrupt the connection's running statement after ``seconds`` (a timer thread; DuckDB checks often)."""
