@@ -137,6 +137,13 @@ def init(case: Path) -> None:
 @click.option("--year", type=int, help="Syslog RFC 3164: year of the file's last record (default: file mtime).")
 @click.option("--preserve", is_flag=True, help="Copy raw files into the case, content-addressed.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any line was quarantined.")
+@click.option(
+    "--max-line-bytes",
+    type=click.IntRange(min=1024),
+    default=1 << 20,
+    show_default=True,
+    help="A longer line is quarantined (its head, length and SHA-256), never held whole in memory.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report.")
 @_friendly
 def ingest(
@@ -152,6 +159,7 @@ def ingest(
     year: int | None,
     preserve: bool,
     strict: bool,
+    max_line_bytes: int,
     as_json: bool,
 ) -> None:
     """Ingest log files (or a --plan) into CASE. Raw files are never modified.
@@ -177,6 +185,7 @@ def ingest(
         strict=strict,
         year=year,
         progress=update,
+        max_line_bytes=max_line_bytes,
     )
     if progress is not None:
         progress.start()
@@ -294,6 +303,7 @@ def _print_table(columns: list[str], batches: Any, max_rows: int) -> None:
             shown += 1
         if more:
             break  # the rest is never fetched: a huge result costs no time or memory here
+    _console().print(table)
     click.echo(f"{shown} row(s)" + (f" shown; more not shown (--max-rows {max_rows})" if more else ""))
 
 

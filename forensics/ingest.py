@@ -45,6 +45,7 @@ from forensics.formats.base import Format, FormatOptions, ParseError, ParseResul
 from forensics.reader import (
     BLOCK_SIZE,
     ENCODINGS,
+    MAX_LINE_BYTES,
     LineBlock,
     ReadStats,
     detect_compression,
@@ -70,6 +71,7 @@ class IngestOptions:
     strict: bool = False
     year: int | None = None  # syslog RFC 3164 year of the file's last record (default: file mtime year)
     progress: Progress | None = None
+    max_line_bytes: int = MAX_LINE_BYTES  # a longer line is quarantined, never held whole
 
 
 @dataclass
@@ -436,7 +438,7 @@ def _run_parser(
         # strictly in order, so Parquet part names and the Merkle leaves do not depend on timing.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="forensics-store") as pool:
             pending: Future[None] | None = None
-            for block in iter_line_blocks(path, options.encoding, stats):
+            for block in iter_line_blocks(path, options.encoding, stats, options.max_line_bytes):
                 counts["blank"] += block.blank
                 result = None
                 if block.good.height:

@@ -104,3 +104,42 @@ def test_printed_rows_are_capped_and_json_streams_every_row(case: Case) -> None:
     import json
 
     assert code == 0 and [r["n"] for r in json.loads(out)] == list(range(25000))
+
+
+def _quarantine(case: Case) -> list[dict[str, object]]:
+    import duckdb
+
+    con = case.connect()
+    try:
+        rel = con.execute("select line_no, byte_offset, octet_length(raw) n, reason from quarantine order by line_no")
+        return [dict(zip(["line_no", "byte_offset", "n", "reason"], r, strict=True)) for r in rel.fetchall()]
+    except duckdb.Error:
+        return []
+    finally:
+        con.close()
+
+
+def test_an_overlong_line_is_quarantined_by_offset_not_held(case: Case, tmp_path: Path) -> None:
+    path = tmp_path / "a.log"
+    long_line = b"x" * (3 * 1024 * 1024 + 17)
+    path.write_bytes(LINE + long_line + b"\n" + LINE)
+    report = ingest_paths(case, [path], IngestOptions(format="nginx", max_line_bytes=1 << 20))
+    rows = _quarantine(case)
+    assert [r["line_no"] for r in rows] == [2] and rows[0]["byte_offset"] == len(LINE)
+    assert rows[0]["n"] == 1 << 20 and f"line of {len(long_line)} bytes" in str(rows[0]["reason"])
+    import hashlib
+
+    assert hashlib.sha256(long_line).hexdigest() in str(rows[0]["reason"])
+    assert report.files[0].events == 2 and report.files[0].lines == 3
+
+
+def test_a_gzip_of_zeros_without_newline_is_one_quarantined_line(case: Case, tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "zeros.log.gz"
+    with gzip.open(path, "wb", compresslevel=9) as fh:
+        for _ in range(64):
+            fh.write(bytes(1 << 20))  # 64 MiB of zeros, no newline: a small file with a high ratio
+    ingest_paths(case, [path], IngestOptions(format="nginx"))
+    rows = _quarantine(case)
+    assert len(rows) == 1 and "line of 67108864 bytes" in str(rows[0]["reason"])
