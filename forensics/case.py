@@ -23,6 +23,7 @@ from typing import Any
 import duckdb
 
 from forensics.errors import ForensicsError, UsageError
+from forensics.limits import apply_limits
 from forensics.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
 from forensics.seal import append_custody, read_custody, write_manifest
 
@@ -140,6 +141,7 @@ class Case:
         events, quarantine = listed_outputs(self, manifest)
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
+        apply_limits(con)  # hostile: memory limit and threads on every case connection
         try:
             con.execute(_events_view_sql([str(p) for p in events]))
             con.execute(_quarantine_view_sql([str(p) for p in quarantine]))

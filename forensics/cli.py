@@ -158,6 +158,13 @@ def init(case: Path) -> None:
     help="Warn (naming the top reasons and the likely fix) when a file quarantines more than this share of its "
     "lines; a file with every line quarantined always warns.",
 )
+@click.option(
+    "--max-line-bytes",
+    type=click.IntRange(min=1024),
+    default=1 << 20,
+    show_default=True,
+    help="A longer line is quarantined (its head, length and SHA-256), never held whole in memory.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report (see README, Ingest).")
 @_friendly
 def ingest(
@@ -174,6 +181,7 @@ def ingest(
     preserve: bool,
     strict: bool,
     max_quarantine_ratio: float,
+    max_line_bytes: int,
     as_json: bool,
 ) -> None:
     """Ingest log files (or a --plan) into CASE. Raw files are never modified.
@@ -200,6 +208,7 @@ def ingest(
         year=year,
         progress=update,
         max_quarantine_ratio=max_quarantine_ratio,
+        max_line_bytes=max_line_bytes,
     )
     if progress is not None:
         progress.start()
@@ -459,30 +468,64 @@ def timestamp(case: Path, request: Path | None, attach: Path | None, tsa_certs: 
 @main.command()
 @click.argument("case", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("sql")
-@click.option("--json", "as_json", is_flag=True, help="Rows as a JSON array of objects.")
-@click.option("--csv", "as_csv", is_flag=True, help="Rows as CSV with a header.")
+@click.option("--json", "as_json", is_flag=True, help="Rows as a JSON array of objects (streamed in batches).")
+@click.option(
+    "--csv", "as_csv", is_flag=True, help="Rows as CSV with a header (streamed; cells starting = + - @ get a ')."
+)
+@click.option("--timeout", type=float, default=600.0, show_default=True, help="Stop the query after SECONDS.")
+@click.option("--max-rows", type=int, default=1000, show_default=True, help="Rows printed in the table view.")
 @_friendly
-def query(case: Path, sql: str, as_json: bool, as_csv: bool) -> None:
-    """Run one read-only SELECT over the views events, quarantine, inputs, runs."""
+def query(case: Path, sql: str, as_json: bool, as_csv: bool, timeout: float, max_rows: int) -> None:
+    """Run one read-only SELECT over the views events, quarantine, inputs, runs (bounded time and memory)."""
     from forensics.case import open_case
+    from forensics.limits import csv_cell, stream_select
 
-    columns, rows = open_case(case).query_readonly(sql)
-    if as_json:
-        _print_json([dict(zip(columns, r, strict=True)) for r in rows])
-    elif as_csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(columns)
-        writer.writerows([[_json_default(v) if v is not None else "" for v in r] for r in rows])
-    else:
-        from rich.table import Table
+    con = open_case(case).connect()
+    try:
+        columns, batches = stream_select(con, sql, timeout)
+        if as_json:
+            first = True
+            sys.stdout.write("[")
+            for rows in batches:
+                for r in rows:
+                    text = json.dumps(dict(zip(columns, r, strict=True)), ensure_ascii=False, default=_json_default)
+                    sys.stdout.write(("\n " if first else ",\n ") + text)
+                    first = False
+            sys.stdout.write("\n]\n" if not first else "]\n")
+        elif as_csv:
+            writer = csv.writer(sys.stdout)
+            writer.writerow([csv_cell(c) for c in columns])
+            for rows in batches:
+                writer.writerows([[csv_cell(_csv_value(v)) for v in r] for r in rows])
+        else:
+            _print_table(columns, batches, max_rows)
+    finally:
+        con.close()
 
-        table = Table()
-        for c in columns:
-            table.add_column(c)
+
+def _print_table(columns: list[str], batches: Any, max_rows: int) -> None:
+    from rich.table import Table
+
+    table = Table()
+    for c in columns:
+        table.add_column(c)
+    shown, more = 0, False
+    for rows in batches:
         for r in rows:
+            if shown == max_rows:
+                more = True
+                break
             table.add_row(*[_literal("" if v is None else str(v)) for v in r])
-        _console().print(table)
-        click.echo(f"{len(rows)} row(s)")
+            shown += 1
+        if more:
+            break  # the rest is never fetched: a huge result costs no time or memory here
+    _console().print(table)
+    click.echo(f"{shown} row(s)" + (f" shown; more not shown (--max-rows {max_rows})" if more else ""))
+
+
+def _csv_value(value: Any) -> Any:
+    """Numbers stay numbers (a negative amount is not a formula); everything else as in --json."""
+    return value if value is None or isinstance(value, int | float) else _json_default(value)
 
 
 def _parse_params(params: tuple[str, ...]) -> dict[str, str]:
@@ -658,6 +701,11 @@ def packs_test(pack: str) -> None:
     "--allow-unverified", is_flag=True, help="Build even if the case fails verify; every page then says so."
 )
 @click.option("--replace", is_flag=True, help="Replace an earlier exhibit with the same number (recorded in custody).")
+@click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Pseudonym key file (default: ~/.config/forensics/keys/CASE-ID.key, outside the case; never hand it over).",
+)
 @_friendly
 def exhibit(
     case: Path,
@@ -668,6 +716,7 @@ def exhibit(
     font_path: Path | None,
     allow_unverified: bool,
     replace: bool,
+    key_file: Path | None,
 ) -> None:
     """Write the court exhibit: PDF/A-2b, HTML, JSON findings and a hash manifest.
 
@@ -690,6 +739,7 @@ def exhibit(
             font_path=font_path,
             allow_unverified=allow_unverified,
             replace=replace,
+            key_file=key_file,
         )
     for line in result.summary:
         click.echo(line)

@@ -36,11 +36,13 @@ from forensics.quarantine_report import DEFAULT_MAX_QUARANTINE_RATIO, quarantine
 from forensics.reader import (
     BLOCK_SIZE,
     ENCODINGS,
+    MAX_LINE_BYTES,
     LineBlock,
     ReadStats,
     detect_compression,
     iter_line_blocks,
     read_document,
+    require_regular_file,
 )
 from forensics.seal import (
     MerkleBuilder,
@@ -74,6 +76,7 @@ class IngestOptions:
     year: int | None = None  # syslog RFC 3164 year of the file's last record (default: file mtime year)
     max_quarantine_ratio: float = DEFAULT_MAX_QUARANTINE_RATIO  # above it (or all quarantined) a file warns
     progress: Progress | None = None
+    max_line_bytes: int = MAX_LINE_BYTES  # a longer line is quarantined, never held whole
 
 
 @dataclass
@@ -180,6 +183,8 @@ def plan_jobs(plan_path: Path, base: IngestOptions) -> list[tuple[Path, IngestOp
         files = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
         if not files:
             raise UsageError(f"{where}: glob {entry['glob']!r} matches no file")
+        if plan.get("allow_outside") is not True:
+            _confine(files, plan_path, where, entry["glob"])
         opts = replace(
             base,
             source=entry.get("source", base.source),
@@ -193,6 +198,17 @@ def plan_jobs(plan_path: Path, base: IngestOptions) -> list[tuple[Path, IngestOp
         )
         jobs.extend((f, opts) for f in files)
     return jobs
+
+
+def _confine(files: list[Path], plan_path: Path, where: str, pattern: str) -> None:
+    """A plan reads only below its own folder: a shared plan must not pull /etc/passwd or ~/.ssh into a case."""
+    home = plan_path.parent.resolve()
+    for f in files:
+        if not f.resolve().is_relative_to(home):
+            raise UsageError(
+                f"{where}: glob {pattern!r} reaches {f}, outside the plan's folder {home}; "
+                "move the logs below the plan or set allow_outside = true at the top of the plan"
+            )
 
 
 # ---------------------------------------------------------------- orchestration
@@ -392,6 +408,7 @@ def ingest_file(
     generation 2, its Parquet files get new names so the retracted ones stay as sealed)."""
     if options.encoding not in ENCODINGS:
         raise UsageError(f"unknown encoding {options.encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    require_regular_file(path)  # a device or FIFO would hang the hash pass forever
     try:
         pre_sha256 = sha256_file(path)  # first pass: identity (and duplicate detection) before any parsing
     except OSError as exc:
@@ -525,7 +542,7 @@ def _run_parser(
         # strictly in order, so Parquet part names and the Merkle leaves do not depend on timing.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="forensics-store") as pool:
             pending: Future[None] | None = None
-            for block in iter_line_blocks(path, options.encoding, stats):
+            for block in iter_line_blocks(path, options.encoding, stats, options.max_line_bytes):
                 counts["blank"] += block.blank
                 result = None
                 if block.good.height:

@@ -41,6 +41,7 @@ from sqlglot.errors import ParseError as SqlglotParseError
 from sqlglot.errors import TokenError
 
 from forensics.errors import UsageError
+from forensics.limits import DEFAULT_TIMEOUT, limit_config, statement_timeout
 from forensics.schema import ACTIONS, EVENT_SCHEMA, OUTCOMES
 from forensics.timeparse import Normalized, normalize
 
@@ -659,6 +660,7 @@ def sandbox_connection() -> duckdb.DuckDBPyConnection:
                 "enable_external_access": False,
                 "autoinstall_known_extensions": False,
                 "autoload_known_extensions": False,
+                **limit_config(),  # hostile: a mapping expression cannot take all memory
             },
         )
         con.execute("SET lock_configuration = true")
@@ -696,7 +698,8 @@ def arrow_for_duckdb(frame: pl.DataFrame, chunk_rows: int = 4096) -> pa.Table:
 def _execute(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, query: str) -> pl.DataFrame:
     con.register(_BATCH, arrow_for_duckdb(frame))
     try:
-        result = con.sql(query).to_arrow_table()
+        with statement_timeout(con, DEFAULT_TIMEOUT, "mapping evaluation"):  # hostile: bounded time
+            result = con.sql(query).to_arrow_table()
     finally:
         con.unregister(_BATCH)
     out = pl.from_arrow(result)

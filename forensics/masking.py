@@ -8,8 +8,9 @@ Two display contexts mirror the channels the court compares:
   hidden, the room number hidden).
 
 Accounts, IP addresses and similar identifiers become keyed pseudonyms: HMAC-SHA256 under a per-case key kept
-in CASE/.pseudonym_key, so the same account gets the same pseudonym in every table of every exhibit of the case
-(rows still join) while nobody without the key can reverse it. The key never leaves the case folder.
+outside the case folder (per-user config folder, keyed by the case's identity, or --key-file), so the same
+account gets the same pseudonym in every table of every exhibit of the case (rows still join) while nobody
+without the key can reverse it. A copy of the case folder does not hand the key over.
 
 Every replacement is recorded in a redaction log (where, what kind, which rule, the masked form). The masked
 exhibit's log never holds an original value; the sealed (unmasked) exhibit's log does, so the court can map
@@ -20,9 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import re
 import secrets
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,9 +38,91 @@ Style = Literal["ui", "waybill"]
 KEY_FILE = ".pseudonym_key"
 _KEY_BYTES = 32
 
-# Mainland mobile numbers, optionally with +86 and separators; bounded by non-alphanumerics so digits inside
-# hashes, order numbers and timestamps are never taken for a phone number.
-PHONE_RE = re.compile(r"(?<![0-9A-Za-z])(?:\+?86[- ]?)?(1[3-9]\d[- ]?\d{4}[- ]?\d{4})(?![0-9A-Za-z])")
+# Mainland mobile numbers in the forms people and programs write them: +86 / 0086 / 86 / %2B86 prefixes,
+# separators (space, dot, dash, brackets, zero-width and bidi controls), letters glued on (tel13812345678,
+# wx13912345678, 13912345678x). Detection runs on a copy where every decimal digit (full-width too) reads as
+# ASCII, so positions match the original. A digit run longer than the number (order numbers, timestamps) is not a
+# phone, and long hexadecimal tokens (digests) are skipped.
+_SEP = "[\\s.\\-()/_\u00b7\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u3000]{0,3}"
+PHONE_RE = re.compile(
+    rf"(?<![0-9])(?:(?:%2[Bb]|\+|00)?86{_SEP})?\(?(1[3-9][0-9]{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}})(?![0-9])"
+)
+ID_CARD_RE = re.compile(
+    r"(?<![0-9])[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+    r"[0-9]{3}[0-9Xx](?![0-9])"
+)
+EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+IPV6_RE = re.compile(
+    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{1,4}(?![\w:])|(?<![\w:.])[0-9A-Fa-f:]*::(?![\w:])"
+)
+_HEX_TOKEN_RE = re.compile(r"[0-9A-Fa-f]{16,}")
+# A street address: an administrative part (省/市/区/县), a road (路/街/道/巷/弄/村), a number (号), then building,
+# unit and room.
+_ADDR_CHARS = "[\u4e00-\u9fff0-9A-Za-z\\-#－]"
+ADDRESS_RE = re.compile(
+    rf"[\u4e00-\u9fff]{{0,12}}?(?:省|自治区|市|区|县){_ADDR_CHARS}{{0,30}}?(?:路|街|道|巷|弄|村|胡同)"
+    rf"{_ADDR_CHARS}{{0,10}}?[0-9０-９]+\s*号{_ADDR_CHARS}{{0,24}}"
+)
+
+
+def _ascii_digits(text: str) -> str:
+    """The same string, every decimal digit (full-width, Arabic-Indic...) as its ASCII digit: positions unchanged."""
+    if text.isascii():
+        return text
+    return "".join(str(unicodedata.digit(c)) if c.isdecimal() else c for c in text)
+
+
+def _sub_detected(text: str, pattern: re.Pattern[str], replace: Any) -> str:
+    """Replace pattern's matches found on the ASCII-digit copy, leaving digits inside hex digests alone."""
+    probe = _ascii_digits(text)
+    hexes = [m.span() for m in _HEX_TOKEN_RE.finditer(probe) if not m.group(0).isdigit()]
+    out, last = [], 0
+    for m in pattern.finditer(probe):
+        if any(a <= m.start() < b for a, b in hexes):
+            continue
+        out.append(text[last : m.start()])
+        out.append(replace(_Span(text[m.start() : m.end()])))
+        last = m.end()
+    out.append(text[last:])
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class _Span:
+    text: str
+
+    def group(self, _: int = 0) -> str:
+        return self.text
+
+
+def mask_id_card(number: str) -> str:
+    """First and last character kept (a court still sees which province and the check digit's position)."""
+    return number[0] + "*" * (len(number) - 2) + number[-1]
+
+
+def mask_email(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return (local[:1] + "***@" + domain) if local else address
+
+
+def name_pattern(name: str) -> re.Pattern[str]:
+    """A known name however it is written: spaces or dots between characters, simplified or traditional."""
+    import zhconv
+
+    parts = []
+    for char in name.strip():
+        if char.isspace():
+            continue
+        variants = {
+            char,
+            zhconv.convert(char, "zh-hant"),
+            zhconv.convert(char, "zh-hans"),
+            zhconv.convert(char, "zh-tw"),
+        }
+        parts.append("(?:" + "|".join(re.escape(v) for v in sorted(variants)) + ")")
+    return re.compile(_SEP.join(parts))
+
+
 # IPv4 not embedded in a version string such as Chrome/120.0.1.2 (preceded by '/' or '.') or a longer number.
 IPV4_RE = re.compile(
     r"(?<![\w./])((?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3})(?![\w.])"
@@ -66,8 +151,9 @@ PSEUDONYM_COLUMNS: dict[str, str] = {
 def _digits(text: str) -> str:
     digits = re.sub(r"\D", "", text)
     # A +86 / 86 country prefix is not part of the subscriber number.
-    if len(digits) == 13 and digits.startswith("86"):
-        digits = digits[2:]
+    # +86 / 86 / 0086 / %2B86 (URL-encoded +) country prefixes are not part of the subscriber number.
+    if len(digits) > 11 and digits[:-11] in {"86", "0086", "286"}:
+        digits = digits[-11:]
     return digits
 
 
@@ -133,23 +219,41 @@ def mask_address(address: str, style: Style = "ui") -> str:
     return address[: m.start()] + "*" * max(2, len(m.group(0))) + address[m.end() :]
 
 
+def no_surrogates(value: str) -> str:
+    """A lone surrogate cannot be written as UTF-8 (exhibit.json): it is kept as its visible escape ⟨U+D800⟩."""
+    if not _SURROGATE_RE.search(value):
+        return value
+    return _SURROGATE_RE.sub(lambda m: f"⟨U+{ord(m.group(0)):04X}⟩", value)
+
+
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
 # --- keyed pseudonyms -------------------------------------------------------------------------------------
 
 
-def load_or_create_key(case_root: Path) -> bytes:
-    """The per-case pseudonym key (CASE/.pseudonym_key), created on first use with owner-only permissions."""
-    path = case_root / KEY_FILE
+def load_or_create_key(folder: Path) -> bytes:
+    """The key in folder/.pseudonym_key (the pre-0.x place inside the case), created on first use."""
+    return load_or_create_key_file(folder / KEY_FILE)
+
+
+def load_or_create_key_file(path: Path) -> bytes:
+    """A pseudonym key file, created on first use with owner-only permissions."""
     if not path.exists():
         try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             pass  # another process created it first; read theirs so pseudonyms agree
         except OSError as exc:
-            raise ForensicsError(f"{path}: cannot create the pseudonym key ({exc}); check the case folder") from exc
+            raise ForensicsError(f"{path}: cannot create the pseudonym key ({exc}); check the folder") from exc
         else:
             with os.fdopen(fd, "w", encoding="ascii") as fh:
                 fh.write(secrets.token_hex(_KEY_BYTES) + "\n")
-    text = path.read_text(encoding="ascii").strip()
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ForensicsError(f"{path}: cannot read the pseudonym key ({exc})") from exc
     try:
         key = bytes.fromhex(text)
     except ValueError as exc:
@@ -157,6 +261,51 @@ def load_or_create_key(case_root: Path) -> bytes:
     if len(key) < 16:
         raise ForensicsError(f"{path}:1: pseudonym key is shorter than 16 bytes; restore it from backup")
     return key
+
+
+def key_dir() -> Path:
+    """Per-user folder of pseudonym keys: $FORENSICS_KEY_DIR, else $XDG_CONFIG_HOME/forensics/keys (~/.config)."""
+    if os.environ.get("FORENSICS_KEY_DIR"):
+        return Path(os.environ["FORENSICS_KEY_DIR"])
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "forensics" / "keys"
+
+
+def case_id(custody: list[dict[str, Any]], case_root: Path) -> str:
+    """A case's identity that survives copying the folder: the hash of its first custody entry (the init)."""
+    first = custody[0].get("hash") if custody else None
+    if isinstance(first, str) and first:
+        return first[:32]
+    return hashlib.sha256(str(case_root.resolve()).encode()).hexdigest()[:32]
+
+
+def case_key(case_root: Path, ident: str, key_file: Path | None = None) -> tuple[bytes, str | None]:
+    """The case's pseudonym key, kept outside the case folder so a copy of the case does not hand it over.
+
+    Returns (key, note): note says when a key found in the old place (CASE/.pseudonym_key) was moved to the
+    per-user folder, so pseudonyms of earlier exhibits stay the same.
+    """
+    target = key_file if key_file is not None else key_dir() / f"{ident}.key"
+    legacy = case_root / KEY_FILE
+    if not legacy.exists():
+        return load_or_create_key_file(target), None
+    old = load_or_create_key(case_root)
+    if target.exists():
+        if load_or_create_key_file(target) != old:
+            raise ForensicsError(
+                f"{legacy}: differs from the key in {target}; keep the one earlier exhibits were made with and "
+                "remove the other"
+            )
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(old.hex() + "\n")
+    legacy.unlink()
+    return (
+        old,
+        f"moved the pseudonym key out of the case folder: {legacy} -> {target} (back it up; do not hand it over)",
+    )
 
 
 def pseudonym(key: bytes, kind: str, value: str) -> str:
@@ -223,6 +372,7 @@ class Masker:
             return [self.cell(f"{where}[{i}]", column, v, style) for i, v in enumerate(value)]
         if not isinstance(value, str) or not value:
             return value
+        value = no_surrogates(value)
         col = column.lower()
         if col in PHONE_COLUMNS:
             return self.phone(where, value, style)
@@ -235,17 +385,40 @@ class Masker:
         return self.text(where, value, style)
 
     def text(self, where: str, value: str, style: Style = "ui") -> str:
-        """Free text (attrs JSON, user agents, captions): known people, phone numbers and IPv4 addresses."""
-        out = value
+        """Free text (attrs JSON, user agents, remarks): detected wherever it stands, whatever the column.
+
+        Known people's names (with spacing and traditional variants) and phones, then mobile numbers in any
+        written form, ID-card numbers, e-mail addresses, street addresses, IPv4 and IPv6 addresses.
+        """
+        out = no_surrogates(value)
         for person in self.known:
             if person.phone and _digits(person.phone):
                 out = self._replace_known_phone(where, out, person.phone, style)
-            if person.name and len(person.name.strip()) >= 2 and person.name in out:
-                masked = self.name(where, person.name, style)
-                out = out.replace(person.name, masked)
-        out = PHONE_RE.sub(lambda m: self.phone(where, m.group(0), style), out)
+            if person.name and len(person.name.strip()) >= 2:
+                out = self._known_names(where, out, person.name, style)
+        out = _sub_detected(out, PHONE_RE, lambda m: self.phone(where, m.group(0), style))
+        out = _sub_detected(
+            out, ID_CARD_RE, lambda m: self._record(where, "id_card", "id-card", m.group(0), mask_id_card(m.group(0)))
+        )
+        out = EMAIL_RE.sub(lambda m: self._record(where, "email", "email", m.group(0), mask_email(m.group(0))), out)
+        out = ADDRESS_RE.sub(lambda m: self.address(where, m.group(0), style), out)
         out = IPV4_RE.sub(lambda m: self.pseudonym(where, "ip", m.group(1)), out)
+        out = IPV6_RE.sub(lambda m: self._ipv6(where, m.group(0)), out)
         return out
+
+    def _known_names(self, where: str, text: str, name: str, style: Style) -> str:
+        return name_pattern(name).sub(lambda m: self._known_name(where, m.group(0), name, style), text)
+
+    def _known_name(self, where: str, written: str, name: str, style: Style) -> str:
+        # A spaced or traditional writing is shown as the masked canonical name: no character of it survives.
+        return self._record(where, "name", f"{style}-name", written, mask_name(name, style))
+
+    def _ipv6(self, where: str, candidate: str) -> str:
+        try:
+            address = ipaddress.IPv6Address(candidate)
+        except ValueError:
+            return candidate  # a time or a C++ name, not an address
+        return self.pseudonym(where, "ip", str(address))
 
     def _replace_known_phone(self, where: str, text: str, phone: str, style: Style) -> str:
         # The known number may be written with separators or a country code the generic pattern misses, or run

@@ -41,6 +41,7 @@ import duckdb
 
 from forensics.case import Case
 from forensics.errors import ForensicsError, UsageError
+from forensics.limits import DEFAULT_TIMEOUT, statement_timeout
 from forensics.schema import ACTIONS
 
 DEFAULT_PACK = "order-leak"
@@ -728,9 +729,10 @@ def _bind(check: Check, values: Mapping[str, Any]) -> dict[str, Any]:
 def execute_check(con: duckdb.DuckDBPyConnection, check: Check, values: Mapping[str, Any]) -> CheckRun:
     started = clock_time.perf_counter()
     try:
-        rel = con.execute(check.sql, _bind(check, values))
-        columns = [d[0] for d in rel.description or []]
-        raw_rows = rel.fetchall()
+        with statement_timeout(con, DEFAULT_TIMEOUT, f"{check.path}: check {check.id}"):  # hostile: bounded
+            rel = con.execute(check.sql, _bind(check, values))
+            columns = [d[0] for d in rel.description or []]
+            raw_rows = rel.fetchall()
     except duckdb.Error as exc:
         raise ForensicsError(f"{check.path}: check {check.id} failed in DuckDB: {exc}") from exc
     if check.rows == "events":

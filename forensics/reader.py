@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import hashlib
 import io
 import lzma
+import os
+import stat
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -29,6 +32,7 @@ from forensics.errors import ForensicsError, UsageError
 # Bytes of decompressed text per batch: bounds memory whatever the input size. Measured on 1 M nginx
 # lines (bench/RESULTS.md): 8/16/32 MB blocks ingest at the same speed, peak RSS 0.6/0.9/1.3 GB.
 BLOCK_SIZE = 16 << 20
+MAX_LINE_BYTES = 1 << 20  # default --max-line-bytes: a longer line is quarantined, never held whole
 MAX_DOCUMENT_BYTES = 2 << 30  # a JSON document is parsed whole; refuse anything larger
 ENCODINGS = ("auto", "utf-8", "gb18030")
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -80,6 +84,16 @@ class LineBlock:
     undecodable: pl.DataFrame  # line_no, byte_offset, raw, reason
 
 
+@dataclass(frozen=True)
+class Overlong:
+    """A line longer than the maximum: its first bytes, its full length and SHA-256 (read in bounded blocks)."""
+
+    head: bytes
+    length: int
+    sha256: str
+    terminated: bool  # ended by a newline (else by the end of the input)
+
+
 class _HashingFile(io.RawIOBase):
     """A file whose bytes are hashed as they pass. A plain file is read through read() in large
     pieces (no intermediate copy); a decompressor reads through readinto()."""
@@ -107,7 +121,31 @@ class _HashingFile(io.RawIOBase):
         super().close()
 
 
+def require_regular_file(path: Path) -> None:
+    """Refuse devices, FIFOs and sockets at once: /dev/zero never ends and a FIFO blocks until someone writes."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise ForensicsError(f"{path}: cannot read ({exc.strerror})") from exc
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a character device"
+            if stat.S_ISCHR(mode)
+            else "a block device"
+            if stat.S_ISBLK(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "a folder"
+            if stat.S_ISDIR(mode)
+            else "not a regular file"
+        )
+        raise ForensicsError(f"{path}: is {kind}; only regular files are read as logs")
+
+
 def detect_compression(path: Path) -> str:
+    require_regular_file(path)
     with path.open("rb") as fh:
         magic = fh.read(6)
     if magic.startswith(b"\x1f\x8b"):
@@ -213,23 +251,55 @@ def _read_full(stream: IO[bytes], size: int) -> bytes:
 
 
 def iter_blocks(path: Path, stats: ReadStats) -> Iterator[bytes]:
-    """Decompressed bytes in blocks that end on a line boundary (the last may not)."""
+    """Decompressed bytes in blocks that end on a line boundary (the last may not); lines of any length."""
+    for block in iter_bounded_blocks(path, stats, None):
+        assert isinstance(block, bytes)  # no Overlong without max_line
+        yield block
+
+
+def iter_bounded_blocks(path: Path, stats: ReadStats, max_line: int | None) -> Iterator[bytes | Overlong]:
+    """Decompressed bytes in blocks that end on a line boundary (the last may not).
+
+    With max_line, a line longer than that is never held whole (a gzip of zeros without a newline would
+    otherwise fill memory): it is yielded as one Overlong, in its place among the blocks.
+    """
     try:
         with _open_stream(path, stats) as stream:
             carry = b""
             ready: bytes | None = None  # held back one step so an unterminated last line joins it
+            long: tuple[bytes, Any, int] | None = None  # head, running SHA-256, length of an overlong line
             while True:
                 data = _read_full(stream, BLOCK_SIZE)
                 if not data:
+                    if long is not None:
+                        yield Overlong(long[0], long[2], long[1].hexdigest(), terminated=False)
+                        return
                     tail = (ready or b"") + carry
                     if tail:
                         yield tail
                     return
                 stats.decompressed_update(data)
+                if long is not None:
+                    nl = data.find(b"\n")
+                    part = data if nl < 0 else data[:nl]
+                    long[1].update(part)
+                    long = (long[0], long[1], long[2] + len(part))
+                    if nl < 0:
+                        continue
+                    yield Overlong(long[0], long[2], long[1].hexdigest(), terminated=True)
+                    long, data = None, data[nl + 1 :]
+                    if not data:
+                        continue
                 buf = carry + data if carry else data
                 cut = buf.rfind(b"\n")
                 if cut < 0:
-                    carry = buf
+                    if max_line is not None and len(buf) > max_line:
+                        if ready is not None:
+                            yield ready
+                            ready = None
+                        long, carry = (buf[:max_line], hashlib.sha256(buf), len(buf)), b""
+                    else:
+                        carry = buf
                     continue
                 carry = buf[cut + 1 :]
                 if ready is not None:
@@ -331,6 +401,7 @@ def split_block(block: bytes, first_line_no: int, first_offset: int, encoding: s
 
 
 _NO_LINES = pl.DataFrame(schema={"line_no": pl.Int64, "byte_offset": pl.Int64, "raw": pl.Binary, "reason": pl.String})
+_NO_GOOD = pl.DataFrame(schema={"line_no": pl.Int64, "byte_offset": pl.Int64, "raw": pl.Binary, "text": pl.String})
 _SPACE_BYTES = np.array([9, 11, 12, 13, 32], dtype=np.uint8)
 
 
@@ -402,17 +473,50 @@ def _decode_per_line(raw: pa.LargeBinaryArray, encoding: str) -> tuple[pl.Series
     return pl.Series("text", texts, dtype=pl.String), pl.Series("bad", reasons, dtype=pl.String)
 
 
-def iter_line_blocks(path: Path, encoding: str, stats: ReadStats) -> Iterator[LineBlock]:
+def _overlong_block(item: Overlong, line_no: int, offset: int, max_line: int) -> LineBlock:
+    reason = (
+        f"line of {item.length} bytes is longer than the maximum {max_line} (--max-line-bytes); its first "
+        f"{len(item.head)} bytes are kept here, the whole line's SHA-256 is {item.sha256}"
+    )
+    bad = pl.DataFrame(
+        {"line_no": [line_no], "byte_offset": [offset], "raw": [item.head], "reason": [reason]},
+        schema=_NO_LINES.schema,
+    )
+    return LineBlock(good=_NO_GOOD, blank=0, undecodable=bad)
+
+
+def _cap_lines(lb: LineBlock, max_line: int) -> LineBlock:
+    """Lines inside a block that exceed max_line go to quarantine like longer ones: head, length, SHA-256."""
+    if not lb.good.height or int(lb.good.select(pl.col("raw").bin.size().max()).item()) <= max_line:
+        return lb
+    size = pl.col("raw").bin.size()
+    rows = []
+    for line_no, offset, raw in lb.good.filter(size > max_line).select("line_no", "byte_offset", "raw").iter_rows():
+        item = Overlong(raw[:max_line], len(raw), hashlib.sha256(raw).hexdigest(), terminated=True)
+        rows.append(_overlong_block(item, line_no, offset, max_line).undecodable)
+    bad = pl.concat([lb.undecodable, *rows]).sort("line_no")
+    return LineBlock(good=lb.good.filter(size <= max_line), blank=lb.blank, undecodable=bad)
+
+
+def iter_line_blocks(
+    path: Path, encoding: str, stats: ReadStats, max_line: int = MAX_LINE_BYTES
+) -> Iterator[LineBlock]:
     if encoding not in ENCODINGS:
         raise UsageError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
     line_no = 1
     offset = 0
     chosen: str | None = None if encoding == "auto" else encoding
-    for block in iter_blocks(path, stats):
+    for block in iter_bounded_blocks(path, stats, max_line):
+        if isinstance(block, Overlong):
+            yield _overlong_block(block, line_no, offset, max_line)
+            line_no += 1
+            offset += block.length + int(block.terminated)
+            stats.lines += 1
+            continue
         if chosen is None:
             chosen = sniff_encoding(block[3:] if block.startswith(UTF8_BOM) else block)
         stats.encoding = chosen
-        lb = split_block(block, line_no, offset, chosen, stats)
+        lb = _cap_lines(split_block(block, line_no, offset, chosen, stats), max_line)
         count = lb.good.height + lb.blank + lb.undecodable.height
         line_no += count
         offset += len(block)

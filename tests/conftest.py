@@ -81,3 +81,15 @@ def tiny_format() -> Iterator[str]:
 @pytest.fixture
 def case(tmp_path: Path) -> Case:
     return init_case(tmp_path / "case")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _pseudonym_keys_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Exhibits keep the pseudonym key in the user's config folder: tests keep theirs in a temporary one."""
+    before = os.environ.get("FORENSICS_KEY_DIR")
+    os.environ["FORENSICS_KEY_DIR"] = str(tmp_path_factory.mktemp("keys"))
+    yield
+    if before is None:
+        os.environ.pop("FORENSICS_KEY_DIR", None)
+    else:
+        os.environ["FORENSICS_KEY_DIR"] = before

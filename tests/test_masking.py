@@ -15,6 +15,8 @@ from forensics.errors import ForensicsError
 from forensics.masking import (
     KEY_FILE,
     Masker,
+    case_id,
+    case_key,
     known_people,
     load_or_create_key,
     mask_address,
@@ -184,3 +186,103 @@ def test_organisations_keep_their_names() -> None:
         ]
     )
     assert [p.name for p in people] == ["薛某某", "快递员乙"]
+
+
+# ---------------------------------------------------------------- detection, not columns (issue 12)
+
+PHONE_FORMS = [
+    "tel{p}",
+    "{p}x",
+    "%2B86{p}",
+    "{a}.{b}.{c}",
+    "({a}){b}-{c}",
+    "wx{p}",
+    "+86 {a} {b} {c}",
+    "0086-{p}",
+    "86{p}",
+    "{a}\u200b{b}\u200b{c}",
+    "{a} - {b} - {c}",
+]
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+@given(mobiles, st.sampled_from(PHONE_FORMS), st.booleans(), st.text(max_size=20), st.text(max_size=20))
+@settings(max_examples=300, deadline=None)
+def test_phones_are_found_in_any_written_form(phone: str, form: str, wide: bool, pre: str, post: str) -> None:
+    written = form.format(p=phone, a=phone[:3], b=phone[3:7], c=phone[7:])
+    if wide:
+        written = written.translate(FULL_WIDTH)
+    m = Masker(KEY)
+    out = m.text("attrs", f"{pre} {written} {post}")
+    digits = re.sub(r"\D", "", out.translate({ord(w): str(i) for i, w in enumerate("０１２３４５６７８９")}))
+    assert phone not in digits
+    assert any(r.kind == "phone" and r.where == "attrs" for r in m.log)
+
+
+def test_order_numbers_timestamps_and_digests_stay() -> None:
+    m = Masker(KEY)
+    text = "order O240301104512001 at 20240301104512 ts 1709273403118 sha a13812345678" + "f" * 52
+    assert m.text("x", text) == text and not m.log
+
+
+def test_id_cards_emails_and_ipv6_are_masked() -> None:
+    m = Masker(KEY)
+    out = m.text("attrs", "id 11010519491231002X mail zhang.san@example.com from 2001:db8::8a2e:370:7334 at 10:45:12")
+    assert "11010519491231002X" not in out and "zhang.san" not in out and "2001:db8" not in out
+    assert "10:45:12" in out
+    assert {r.kind for r in m.log} == {"id_card", "email", "pseudonym:ip"}
+    # the same IPv6 address written differently is the same pseudonym
+    assert m.text("a", "2001:db8:0:0:0:8a2e:370:7334") in out
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["收件地址：浙江省杭州市西湖区文三路90号3幢2单元502室", "备注：请送到上海市浦东新区某某路1弄2号1201，谢谢"],
+)
+def test_addresses_in_free_text_are_cut(text: str) -> None:
+    m = Masker(KEY)
+    out = m.text("attrs", text)
+    assert "502" not in out and "1201" not in out and "号" not in out
+    assert [r.kind for r in m.log] == ["address"]
+
+
+@given(st.lists(st.sampled_from([" ", "  ", "\u3000", "·", ""]), min_size=4, max_size=4), st.booleans())
+@settings(max_examples=100, deadline=None)
+def test_known_names_in_spaced_and_traditional_forms(gaps: list[str], traditional: bool) -> None:
+    people = known_people([{"role": "plaintiff", "name": "测试用户甲"}])
+    chars = list("测試用戶甲" if traditional else "测试用户甲")
+    written = chars[0] + "".join(g + c for g, c in zip(gaps, chars[1:], strict=True))
+    out = Masker(KEY, people).text("attrs", f"买家{written}下单")
+    assert "用" not in out and "户" not in out and "戶" not in out
+
+
+# ---------------------------------------------------------------- the key lives outside the case (issue 12)
+
+
+def test_key_is_kept_outside_the_case(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORENSICS_KEY_DIR", str(tmp_path / "keys"))
+    case = tmp_path / "case"
+    case.mkdir()
+    key, note = case_key(case, "abc")
+    assert note is None and not list(case.iterdir())
+    assert (tmp_path / "keys" / "abc.key").exists()
+    assert case_key(case, "abc")[0] == key
+    assert case_key(case, "other")[0] != key
+    assert case_key(case, "abc", tmp_path / "given.key")[0] != key  # --key-file
+
+
+def test_a_key_in_the_case_folder_is_moved_out_with_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORENSICS_KEY_DIR", str(tmp_path / "keys"))
+    case = tmp_path / "case"
+    case.mkdir()
+    old = load_or_create_key(case)
+    key, note = case_key(case, "abc")
+    assert key == old and note and "moved" in note
+    assert not (case / KEY_FILE).exists()
+    assert stat.S_IMODE((tmp_path / "keys" / "abc.key").stat().st_mode) & 0o077 == 0
+    assert case_key(case, "abc") == (old, None)
+
+
+def test_case_id_survives_a_copy(tmp_path: Path) -> None:
+    custody = [{"seq": 1, "hash": "ab" * 32}]
+    assert case_id(custody, tmp_path / "a") == case_id(custody, tmp_path / "b")

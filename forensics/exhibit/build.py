@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from forensics.custody import hash_file
+from forensics.display import use_fonts
 from forensics.errors import ForensicsError, UsageError
 from forensics.exhibit import charts
 from forensics.exhibit.html import render_html
@@ -35,7 +37,7 @@ from forensics.exhibit.labels import LABELS
 from forensics.exhibit.model import LANGS, RecordInputs, build_record, build_view
 from forensics.exhibit.pdf import FontChoice, compile_pdf, find_cjk_fonts, template_text, write_typst_sources
 from forensics.exhibit.seal import LAYOUT, custody_head, exhibit_stamp, params_sha256
-from forensics.masking import Masker, known_people, load_or_create_key
+from forensics.masking import Masker, case_id, case_key, known_people
 
 if TYPE_CHECKING:
     from forensics.case import Case
@@ -96,6 +98,7 @@ def render_exhibit(
     (out_dir / LAYOUT).parent.mkdir(parents=True, exist_ok=True)
     (out_dir / LAYOUT).write_text(template_text(), encoding="utf-8")
     digest = exhibit_stamp(out_dir)
+    use_fonts(fonts.files)  # characters these fonts cannot draw are shown escaped, never a failed build
     view = exhibit_view(json.loads(record_bytes), digest)  # from exhibit.json exactly, as verify does
     main = write_typst_sources(out_dir, view, fonts)
     compile_pdf(main, out_dir, out_dir / "exhibit.pdf", fonts, src.generated_at)
@@ -338,6 +341,7 @@ def build_exhibit(
     font_path: Path | None = None,
     allow_unverified: bool = False,
     replace: bool = False,
+    key_file: Path | None = None,
 ) -> ExhibitResult:
     """Run the case's query pack and render the exhibit (and, with unmask, a sealed unmasked sibling)."""
     from forensics.packs import run_pack
@@ -355,7 +359,9 @@ def build_exhibit(
         replaced["sealed_"] = prepare_out_dir(sealed_dir, replace)
     verification = _verify_first(case, allow_unverified)
     pack = run_pack(case, None, {}).to_json(full=True)
-    key = load_or_create_key(case.root)
+    key, key_note = case_key(case.root, case_id(_read_custody(case), case.root), key_file)  # hostile: key off-case
+    if key_note:
+        logging.getLogger("forensics").warning(key_note)
     people = known_people(config.get("parties", []))
     now = datetime.now(UTC).replace(microsecond=0)
     custody = _read_custody(case)

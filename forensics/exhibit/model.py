@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from forensics.display import display_text
 from forensics.masking import Masker, Style
 
 RECORD_FORMAT = "forensics-exhibit/1"
@@ -299,14 +300,14 @@ def display_cell(value: Any, tz: ZoneInfo) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return ", ".join(display_cell(v, tz) for v in value) or "—"
+        return display_text(", ".join(display_cell(v, tz) for v in value)) or "—"
     if isinstance(value, float):
         return f"{value:,.3f}".rstrip("0").rstrip(".")
     if isinstance(value, int):
         return str(value)
     if isinstance(value, dict):
-        return ", ".join(f"{k}={display_cell(v, tz)}" for k, v in value.items())
-    return local_time(value, tz)
+        return display_text(", ".join(f"{k}={display_cell(v, tz)}" for k, v in value.items()))
+    return display_text(local_time(value, tz))  # log-derived: escaped and bounded (forensics.display)
 
 
 def _bi(zh: str, en: str) -> dict[str, str]:

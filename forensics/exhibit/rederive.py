@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from forensics.custody import Problem
+from forensics.display import use_fonts
 from forensics.errors import ForensicsError
 from forensics.exhibit.build import exhibit_view, seal_fields, write_charts
 from forensics.exhibit.html import render_html
@@ -30,9 +31,16 @@ def rederive_record(
     case: Any, record: dict[str, Any], fresh: dict[str, Any], custody: list[dict[str, Any]], notes: list[str]
 ) -> dict[str, Any] | None:
     """exhibit.json as the case says it should read: same pack re-run, custody up to the recorded head."""
-    key_path = case.root / KEY_FILE
-    if not key_path.is_file():
-        notes.append(f"{key_path} not found: masked rows cannot be re-derived; verdicts and digests were compared")
+    # the key lives outside the case (per-user folder, keyed by the case id); an old case may still hold it
+    from forensics.masking import case_id, key_dir
+
+    places = [key_dir() / f"{case_id(custody, case.root)}.key", case.root / KEY_FILE]
+    key_path = next((p for p in places if p.is_file()), None)
+    if key_path is None:
+        notes.append(
+            "the case's pseudonym key is not on this machine: masked rows cannot be re-derived; "
+            "verdicts and digests were compared"
+        )
         return None
     key = bytes.fromhex(key_path.read_text(encoding="ascii").strip())
     head = int((record.get("custody_head") or {}).get("seq") or len(custody))
@@ -110,13 +118,14 @@ def rerender(
         scratch = Path(tmp)
         checked["charts"] = _compare_charts(exhibit_dir, scratch, fresh, problems)
         _compare_layout(exhibit_dir, problems)
-        view = exhibit_view(record, stamp)
-        _compare_html(exhibit_dir, scratch, view, problems)
         try:
             fonts = find_cjk_fonts(None)
         except ForensicsError as exc:
             problems.append(Problem("render", "exhibit.pdf", f"cannot re-render the PDF to compare it: {exc}"))
             return checked
+        use_fonts(fonts.files)  # the same escapes for characters the fonts cannot draw, as at build time
+        view = exhibit_view(record, stamp)
+        _compare_html(exhibit_dir, scratch, view, problems)
         main = write_typst_sources(scratch, view, fonts)
         _compare_view(exhibit_dir, scratch, problems)
         when = datetime.fromisoformat(str(record.get("generated_at")))
