@@ -180,6 +180,7 @@ COLUMN_LABELS: Final[dict[str, dict[str, str]]] = {
     "reason": {"zh": "理由", "en": "Reason"},
     "fields": {"zh": "字段", "en": "Fields"},
     "masked": {"zh": "已脱敏", "en": "Masked"},
+    "attrs": {"zh": "附加属性", "en": "Attributes"},
     "seq": {"zh": "序号", "en": "Sequence"},
     "kind": {"zh": "类型", "en": "Kind"},
     "seconds": {"zh": "秒数", "en": "Seconds"},

@@ -615,12 +615,24 @@ def _time_basis_view(record: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         {"a": s.get("a"), "b": s.get("b"), "seconds": display_cell(s.get("seconds"), tz), "pairs": s.get("pairs")}
         for s in basis.get("skew", [])
     ]
-    root = _common_folder([str(z.get("path") or "") for z in basis.get("zones", [])])
-    zones = [
-        {"ref": f"I{n}", **z, "path": relative_path(z.get("path"), root), "tz": z.get("tz") or "—"}
-        for n, z in enumerate(basis.get("zones", []), 1)
-    ]
+    zones = _zones_by_source(basis.get("zones", []))
     return {"max_clock_skew": basis.get("max_clock_skew", ""), "skew": skew, "zones": zones}
+
+
+def _zones_by_source(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The zone each source's files were read in, one row per source and zone (the files are listed in the
+    extraction record; listing them again here would only repeat them)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for n, z in enumerate(items, 1):
+        groups.setdefault((str(z.get("source") or ""), str(z.get("tz") or "")), []).append(n)
+    out = []
+    for (source, tz), refs in groups.items():
+        span = f"I{refs[0]}" if len(refs) == 1 else f"I{refs[0]}–I{refs[-1]}"
+        if len(refs) > 1 and refs != list(range(refs[0], refs[-1] + 1)):
+            span = ", ".join(f"I{r}" for r in refs)
+        zone = _bi(tz, tz) if tz else _IN_LINE
+        out.append({"ref": span, "source": source, "path": str(len(refs)), "tz": zone})
+    return out
 
 
 def _bound_values(record: dict[str, Any]) -> dict[str, Any]:

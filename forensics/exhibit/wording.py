@@ -175,9 +175,9 @@ LIMITATIONS: tuple[dict[str, str], ...] = (
         "systems; these logs show only the API call.",
     ),
     _bi(
-        f"“未发现”的结论仅在所述系统、主体、时间范围和事件类型内成立，并以{ref('s_completeness')}的完整性分析为前提。",
+        f"“未发现”的结论仅在所述系统、主体、时间范围和事件类型内成立，并以日志完整为前提（见{ref('s_completeness')}）。",
         "A negative finding holds only for the systems, principals, window and event types stated, and rests on the "
-        f"completeness analysis in {ref('s_completeness')}.",
+        f"logs being complete ({ref('s_completeness')}).",
     ),
     _bi(
         f"时间以各来源系统自身的时钟为准；时间窗已按实测时钟偏差扩展（见{ref('s_time')}）。",
