@@ -254,3 +254,16 @@ def test_no_number_in_the_document_contradicts_another() -> None:
             if row[check["columns"].index("action")] in actions[channel["channel"]]["actions"]
         }
         assert channel["events"] == len(lines)
+
+
+def test_a_cited_line_keeps_its_input_ref_even_when_its_hash_looks_like_a_phone() -> None:
+    inputs = _inputs()
+    pack = copy.deepcopy(inputs.pack)
+    sha = "13800131234" + "a" * 53  # a digest whose digits a phone-number rule would otherwise mask
+    inputs.manifest["inputs"][0]["sha256"] = sha
+    check = next(c for c in pack["checks"] if c["id"] == "waybill-print")
+    check["facts"] = {"kind": "found", "n": 1, "cited": [{"sha256": sha, "line": 36}]}
+    record = build_record(inputs.__class__(**{**inputs.__dict__, "pack": pack}), _masker())
+    assert record["extraction"]["inputs"][0]["sha256"] == sha  # the digest as the file has it, unmasked
+    claim = next(p for p in build_view(record, "0" * 64)["purposes"] if p["id"] == "waybill-print")
+    assert "I1:36" in claim["statement"]["zh"]

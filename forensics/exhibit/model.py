@@ -68,6 +68,9 @@ def build_record(src: RecordInputs, masker: Masker) -> dict[str, Any]:
             "attestation": _attestation(config),
         },
     )
+    # file digests are not personal information; a digit run inside one must not be masked like a phone number
+    for item, original in zip(scrubbed["extraction"]["inputs"], _extraction(src)["inputs"], strict=True):
+        item.update({k: original[k] for k in ("sha256", "sm3")})
     if caption_public(config):
         scrubbed["cover"] = _public_caption(scrubbed["cover"], _cover(config, src))
     return {
@@ -257,6 +260,24 @@ def _check_style(check: dict[str, Any]) -> Style:
     return "waybill" if actions and actions <= _WAYBILL_ACTIONS else "ui"
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _facts_record(check: dict[str, Any], masker: Masker) -> dict[str, Any]:
+    """The reason's facts, scrubbed like all text; cited lines keep their file hash (a digest, never personal
+    information, and a digit run in it must not be masked like a phone number)."""
+    facts = dict(check.get("facts") or {})
+    cited = facts.pop("cited", None)
+    out: dict[str, Any] = masker.walk(f"checks/{check.get('id')}/facts", facts)
+    if isinstance(cited, list):
+        out["cited"] = [
+            {"sha256": str(c.get("sha256")), "line": c.get("line") if isinstance(c.get("line"), int) else None}
+            for c in cited
+            if isinstance(c, dict) and _HEX64.fullmatch(str(c.get("sha256")))
+        ]
+    return out
+
+
 def _check_record(check: dict[str, Any], masker: Masker) -> dict[str, Any]:
     cid = str(check.get("id", ""))
     columns = [str(c) for c in check.get("columns", [])]
@@ -277,7 +298,7 @@ def _check_record(check: dict[str, Any], masker: Masker) -> dict[str, Any]:
         "id": cid,
         "verdict": str(check.get("verdict", "")),
         **texts,
-        "facts": masker.walk(f"checks/{cid}/facts", dict(check.get("facts") or {})),
+        "facts": _facts_record(check, masker),
         "expect": check.get("expect"),
         "severity": check.get("severity"),
         "depends_on": check.get("depends_on", {"sources": [], "actions": []}),
