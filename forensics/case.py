@@ -67,6 +67,14 @@ did_not_know = []         # e.g. ["order_no", "order_created_at", "order_amount"
 # fields = ["receiver_name", "receiver_phone", "receiver_address", "waybill_no", "item"]
 # actions = ["waybill.print", "waybill.reprint"]
 
+# How each source system's logs come about, for the exhibit (each key also has a _zh variant):
+# [sources.merchant_backend]
+# description = ""         # what the system is
+# operator = ""            # who runs it
+# how_logged = ""          # what writes a line, and when
+# retention = ""           # how long logs are kept
+# clock_sync = ""          # how its clock is kept right (NTP, ...)
+
 [completeness]
 max_clock_skew = "5m"     # the window is padded by the measured skew between sources, at most this
 """

@@ -70,7 +70,9 @@ HEADER_KEYS: tuple[str, ...] = (
     "title_en",
     "title_zh",
     "question",
+    "question_zh",
     "legal_element",
+    "legal_element_zh",
     "expect",
     "severity",
     "depends_on.sources",
@@ -78,7 +80,7 @@ HEADER_KEYS: tuple[str, ...] = (
     "principals",
     "rows",
 )
-OPTIONAL_HEADER_KEYS: frozenset[str] = frozenset({"principals", "rows"})
+OPTIONAL_HEADER_KEYS: frozenset[str] = frozenset({"principals", "rows", "question_zh", "legal_element_zh"})
 _HEADER_LINE = re.compile(r"^--\s?(?P<key>[a-z_.]+):\s*(?P<value>.*)$")
 _CONTINUATION = re.compile(r"^--\s{2,}(?P<value>\S.*)$")
 _SQL_FILE = re.compile(r"^\d{2}_[a-z0-9_]+\.sql$")
@@ -105,6 +107,9 @@ class Check:
     question: str
     legal_element: str
     expect: Literal["none", "some", "info"]
+    # Chinese wording for the zh exhibit (optional header keys; a pack without them shows the English)
+    question_zh: str = field(default="", kw_only=True)
+    legal_element_zh: str = field(default="", kw_only=True)
     severity: str
     sources: tuple[str, ...]
     actions: tuple[str, ...]
@@ -431,6 +436,8 @@ def parse_check(path: Path, params: Mapping[str, Param]) -> Check:
         title_zh=header["title_zh"],
         question=header["question"],
         legal_element=header["legal_element"],
+        question_zh=header.get("question_zh", ""),
+        legal_element_zh=header.get("legal_element_zh", ""),
         expect=header["expect"],  # type: ignore[arg-type]  # validated above
         severity=header["severity"],
         sources=_split_list(header["depends_on.sources"]),
@@ -643,6 +650,7 @@ class CheckResult:
     reason: str
     scope: str | None
     source_file: str
+    facts: dict[str, Any] = field(default_factory=dict)  # the reason as kind + figures (verdicts.Decision.facts)
 
     @property
     def check(self) -> Check:
@@ -665,6 +673,9 @@ class CheckResult:
                     "title_zh": check.title_zh,
                     "question": check.question,
                     "legal_element": check.legal_element,
+                    "question_zh": check.question_zh,
+                    "legal_element_zh": check.legal_element_zh,
+                    "facts": self.facts,
                     "expect": check.expect,
                     "severity": check.severity,
                     "depends_on": {"sources": list(check.sources), "actions": list(check.actions)},
@@ -823,7 +834,9 @@ def run_pack(case: Case, pack: str | Pack | None = None, params: Mapping[str, st
             presence=presence,
         )
         source_file = _source_file(loaded, run.check)
-        results.append(CheckResult(run, decision.verdict, decision.reason, decision.scope, source_file))
+        results.append(
+            CheckResult(run, decision.verdict, decision.reason, decision.scope, source_file, decision.facts)
+        )
     return PackResult(loaded, values, window, results, completeness, exposures, timings, presence.warnings())
 
 

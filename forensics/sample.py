@@ -2067,6 +2067,55 @@ title_zh = "纸质快递面单"
 fields = {_toml_list(waybill)}
 actions = ["waybill.print", "waybill.reprint"]
 
+# How each source system's logs come about (shown in the exhibit; a field left out is reported as not provided).
+[sources.merchant_backend]
+description = "Merchant back office (order pages, receiver decrypt, exports): audit log"
+description_zh = "商家后台（订单页面、收件信息解密查看、导出）审计日志"
+operator = "The platform operator (defendant); synthetic sample"
+operator_zh = "平台运营者（被告）；合成样例"
+how_logged = "Each back-office request writes one JSON line on the application server after the access decision"
+how_logged_zh = "每次后台请求在应用服务器作出访问决定后写入一行 JSON 记录"
+retention = "180 days, one file per node and day, gzip"
+retention_zh = "保存 180 天，按节点和日期分文件并压缩"
+clock_sync = "NTP against the platform's time servers"
+clock_sync_zh = "通过 NTP 与平台时间服务器同步"
+
+[sources.open_api]
+description = "Open API gateway used by third-party (ISV) software: access log"
+description_zh = "第三方软件（ISV）使用的开放接口网关访问日志"
+operator = "The platform operator (defendant); synthetic sample"
+operator_zh = "平台运营者（被告）；合成样例"
+how_logged = "The gateway's web server writes one access-log line per API call"
+how_logged_zh = "网关的 Web 服务器对每次接口调用写入一行访问日志"
+retention = "90 days, one file per node and day"
+retention_zh = "保存 90 天，按节点和日期分文件"
+clock_sync = "NTP against the platform's time servers"
+clock_sync_zh = "通过 NTP 与平台时间服务器同步"
+
+[sources.logistics]
+description = "Electronic waybill service: print and reprint records"
+description_zh = "电子面单服务的打印及补打记录"
+operator = "The platform's logistics service; synthetic sample"
+operator_zh = "平台物流服务；合成样例"
+how_logged = "Each print job writes one CSV row with the terminal and the fields printed"
+how_logged_zh = "每次打印作业写入一行 CSV 记录，含打印终端和所印字段"
+retention = "1 year, one file per day"
+retention_zh = "保存 1 年，按日分文件"
+clock_sync = "NTP; each row carries its UTC offset"
+clock_sync_zh = "NTP 同步；每行自带时区偏移"
+
+[sources.security]
+description = "Host security log (logins, heartbeats) of every node"
+description_zh = "各节点主机安全日志（登录、心跳）"
+operator = "The platform operator (defendant); synthetic sample"
+operator_zh = "平台运营者（被告）；合成样例"
+how_logged = "syslog from each host to a central collector; a heartbeat every minute per node"
+how_logged_zh = "各主机经 syslog 发送至集中收集端；每个节点每分钟一次心跳"
+retention = "180 days"
+retention_zh = "保存 180 天"
+clock_sync = "NTP; the collector stamps each line with its offset"
+clock_sync_zh = "NTP 同步；收集端为每行标注时区偏移"
+
 [completeness]
 max_clock_skew = "5m"
 baseline_days = 2            # the dump holds the two whole days before and after the (padded) window

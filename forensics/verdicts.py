@@ -85,8 +85,10 @@ class Window:
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> str:
-    text = moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
-    return text[:-3] if text.endswith(":00") else text
+    local = moment.astimezone(zone)
+    text = local.strftime("%Y-%m-%d %H:%M:%S")
+    offset = local.strftime("%z")  # every time shown to a reader carries its offset: '2024-03-04 00:00 +08:00'
+    return (text[:-3] if text.endswith(":00") else text) + f" {offset[:3]}:{offset[3:]}"
 
 
 def _utc(moment: Any) -> datetime:
@@ -440,6 +442,8 @@ class Decision:
     verdict: str
     reason: str
     scope: str | None = None
+    # The reason as data (kind + figures) so the exhibit can say it in Chinese and English from one template table
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 def _cite(record: Mapping[str, Any], paths: Mapping[str, str]) -> str:
@@ -453,6 +457,12 @@ def _citations(run: CheckRun, paths: Mapping[str, str], limit: int = 3) -> str:
     cited = ", ".join(_cite(r, paths) for r in records[:limit] if r.get("line_no") is not None)
     more = f" and {len(records) - limit} more" if len(records) > limit else ""
     return f"{cited}{more}" if cited else ""
+
+
+def _cited(run: CheckRun, paths: Mapping[str, str], limit: int = 3) -> list[dict[str, Any]]:
+    """The first rows' raw-log lines as data: input file sha256 and line number (the exhibit names the file)."""
+    records = [r for r in run.records() if r.get("line_no") is not None][:limit]
+    return [{"sha256": str(r.get("src_sha256") or ""), "line": r.get("line_no")} for r in records]
 
 
 def _plural(n: int, word: str) -> str:
@@ -548,9 +558,11 @@ def _decide_none(
         entries = [e for e in (completeness.get(s) for s in sources) if e is not None]
         reasons = [reason for entry in entries for reason in entry.reasons]
         first = reasons[0] if reasons else ""
-        return Decision("flagged", f"{_plural(n, 'defect')} in {', '.join(sources)}; first: {first}.")
+        facts = {"kind": "defects", "n": n, "sources": sources}
+        return Decision("flagged", f"{_plural(n, 'defect')} in {', '.join(sources)}; first: {first}.", facts=facts)
     if n:
-        return Decision("flagged", f"{_plural(n, 'finding')}: {_citations(run, paths)}.")
+        facts = {"kind": "findings", "n": n, "cited": _cited(run, paths)}
+        return Decision("flagged", f"{_plural(n, 'finding')}: {_citations(run, paths)}.", facts=facts)
     if is_completeness:
         source, action = str(values.get("heartbeat_source")), str(values.get("heartbeat_action"))
         blockers = (
@@ -563,12 +575,15 @@ def _decide_none(
         blockers = [*(presence.warnings() if presence else []), *blockers]
     if blockers:
         more = f" (and {len(blockers) - 3} more)" if len(blockers) > 3 else ""
-        return Decision("inconclusive", f"No rows, but absence is not proven: {'; '.join(blockers[:3])}{more}.")
+        facts = {"kind": "not_proven", "n": len(blockers), "sources": list(check.sources)}
+        text = f"No rows, but absence is not proven: {'; '.join(blockers[:3])}{more}."
+        return Decision("inconclusive", text, facts=facts)
     scope = clean_scope(check, completeness, controls, window, values, is_completeness)
     reason = "No rows; completeness holds and positive controls exist for every source the check depends on."
     if is_completeness:
         reason = "No gap, sequence jump, missing heartbeat or abnormal hourly volume in any source."
-    return Decision("clean", reason, scope)
+    kind = "complete" if is_completeness else "absent"
+    return Decision("clean", reason, scope, facts={"kind": kind, "sources": list(check.sources)})
 
 
 def decide(
@@ -588,19 +603,24 @@ def decide(
     if check.expect in {"info", "some"} and presence is not None and presence.warnings():
         # FOUND/MISSING/INFO about an order no source mentions must not read like a normal answer.
         plain = decide(run, completeness, controls, window, values, input_paths=paths, exposures=exposures)
-        return Decision(plain.verdict, f"{plain.reason} Warning: {'; '.join(presence.warnings())}.", plain.scope)
+        reason = f"{plain.reason} Warning: {'; '.join(presence.warnings())}."
+        return Decision(plain.verdict, reason, plain.scope, facts={**plain.facts, "warnings": presence.warnings()})
     if check.expect == "info":
         if exposures is not None:
             from forensics.exposure import summarize
 
-            return Decision("info", summarize(exposures))
+            return Decision("info", summarize(exposures), facts={"kind": "exposure"})
         sources = sorted({str(r.get("source")) for r in run.records() if r.get("source") is not None})
         where = f" across {_plural(len(sources), 'source')} ({', '.join(sources)})" if sources else ""
-        return Decision("info", f"{_plural(n, 'row')}{where}.")
+        facts = {"kind": "rows", "n": n, "sources": sources}
+        return Decision("info", f"{_plural(n, 'row')}{where}.", facts=facts)
     if check.expect == "some":
         if n:
-            return Decision("found", f"{_plural(n, 'row')} found: {_citations(run, paths)}.")
+            facts = {"kind": "found", "n": n, "cited": _cited(run, paths)}
+            return Decision("found", f"{_plural(n, 'row')} found: {_citations(run, paths)}.", facts=facts)
         blockers = _completeness_blockers(check, completeness)
         caveat = f" The logs may be incomplete: {'; '.join(blockers[:2])}." if blockers else ""
-        return Decision("missing", f"No matching event in {', '.join(check.sources)} during the window.{caveat}")
+        facts = {"kind": "missing", "sources": list(check.sources), "blockers": len(blockers)}
+        text = f"No matching event in {', '.join(check.sources)} during the window.{caveat}"
+        return Decision("missing", text, facts=facts)
     return _decide_none(run, completeness, controls, window, values, is_completeness, paths, presence)

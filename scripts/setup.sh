@@ -7,6 +7,7 @@ need_apt=()
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need_apt+=(fonts-noto-cjk)
 command -v pdffonts >/dev/null 2>&1 || need_apt+=(poppler-utils)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # SM2 signatures, RFC 3161 checks (forensics/witness.py)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)  # the HTML exhibit layout test (headless)
 if [ ${#need_apt[@]} -gt 0 ]; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq

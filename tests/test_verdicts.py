@@ -127,7 +127,7 @@ def test_clean_wording_is_scoped(pack: Pack) -> None:
     assert "order O1" in scope
     assert "any principal" in scope  # principals
     assert "merchant_backend (nodes merchant_backend-n1), open_api (nodes open_api-n1)" in scope  # systems
-    assert "between 2024-03-02 00:00 and 2024-03-03 00:00 Asia/Shanghai" in scope  # window, local
+    assert "between 2024-03-02 00:00 +08:00 and 2024-03-03 00:00 +08:00 Asia/Shanghai" in scope  # window, local
     assert "Checks passed: completeness of merchant_backend, open_api" in scope
     assert "5 order.view_unmasked in merchant_backend; 2 order.view_unmasked in open_api" in scope
     shop = clean_scope(pack.check("account-anomaly"), _complete(*ALL), {}, WINDOW, VALUES)

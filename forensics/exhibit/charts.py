@@ -24,7 +24,8 @@ _RC: Any = {
     "svg.fonttype": "path",
     "svg.hashsalt": "forensics-exhibit",
     "text.parse_math": False,
-    "font.family": "DejaVu Sans",
+    # CJK glyphs for the bilingual axis labels fall back to Noto Sans CJK (the exhibit's required font)
+    "font.family": ["DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK JP"],
     "font.size": 7,
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -70,7 +71,7 @@ def _time_axis(ax: Any, tz: ZoneInfo) -> None:
     locator = mdates.AutoDateLocator(tz=tz, minticks=3)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=tz))
-    ax.set_xlabel(f"local time ({tz.key})")
+    ax.set_xlabel(f"本地时间 local time ({tz.key})")
 
 
 def coverage_chart(source: dict[str, Any], window: dict[str, Any], tz: ZoneInfo) -> str:
@@ -95,14 +96,14 @@ def coverage_chart(source: dict[str, Any], window: dict[str, Any], tz: ZoneInfo)
                     lw=0.8,
                     ls="--",
                     zorder=3,
-                    label="baseline",
+                    label="基线 baseline",
                 )
                 ax.legend(loc="upper right", frameon=False)
         for gap in [*source.get("gaps", []), *source.get("missing_heartbeats", [])]:
             start, end = _ts(gap.get("start")), _ts(gap.get("end"))
             if start and end:
                 ax.axvspan(_x(start), _x(end), color=_BAD, alpha=0.35, zorder=1, lw=0)
-        ax.set_ylabel("events / hour")
+        ax.set_ylabel("每小时事件数 events / hour")
         _time_axis(ax, tz)
         return _svg(fig)
 
@@ -136,7 +137,7 @@ def timeline_chart(events: list[dict[str, Any]], window: dict[str, Any], tz: Zon
         ax.set_yticks(range(len(lanes)), lanes)
         ax.set_ylim(-0.8, max(len(lanes) - 0.2, 0.8))
         if not points:
-            ax.text(0.5, 0.5, "no events", transform=ax.transAxes, ha="center", va="center", color="#888888")
+            ax.text(0.5, 0.5, "无事件 no events", transform=ax.transAxes, ha="center", va="center", color="#888888")
         _time_axis(ax, tz)
         ax.grid(axis="x", color="#dddddd", lw=0.4)
         return _svg(fig)

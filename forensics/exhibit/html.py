@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
+
+from forensics.exhibit.labels import LABELS
+from forensics.exhibit.wording import REF_RE, SECTIONS
 
 TEMPLATE = "exhibit.html.j2"
 
@@ -26,7 +30,23 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["refs"] = _refs
     return env
+
+
+def _refs(text: str, lang: str) -> markupsafe.Markup:
+    """Escape a sentence, then turn its section markers into links whose number comes from SECTIONS."""
+    escaped = str(markupsafe.escape(text))
+
+    def one(match: Any) -> str:
+        key = match.group(1)
+        if key not in SECTIONS:
+            return str(match.group(0))
+        n, title = SECTIONS.index(key) + 1, LABELS[key]["zh" if lang == "zh" else "en"]
+        shown = f"第 {n} 节（{title}）" if lang == "zh" else f"section {n} ({title})"
+        return f'<a href="#{key}">{markupsafe.escape(shown)}</a>'
+
+    return markupsafe.Markup(REF_RE.sub(one, escaped))
 
 
 def _data_uri(path: Path) -> str:

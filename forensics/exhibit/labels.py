@@ -41,7 +41,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
     "s_timeline": {"zh": "订单操作时间线", "en": "Timeline of the order's trail"},
     "s_limitations": {"zh": "局限性说明", "en": "Limitations"},
     "s_attestation": {"zh": "检验人声明", "en": "Examiner's attestation"},
-    "s_appendix": {"zh": "附录：哈希值", "en": "Appendix: hashes"},
+    "s_appendix": {"zh": "附件：哈希值与查询语句", "en": "Annex: hashes and queries"},
     "s_redactions": {"zh": "脱敏记录", "en": "Redaction log"},
     "claim": {"zh": "待证事实", "en": "Claim"},
     "scope": {"zh": "范围", "en": "Scope"},
@@ -91,8 +91,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
     },
     "reason": {"zh": "理由", "en": "Reason"},
     "provenance_note": {
-        "zh": "“provenance”列为 输入文件编号:行号，指向原始日志的确切行。",
-        "en": "The provenance column is input ref:line number, pointing at the exact raw log line.",
+        "zh": "“出处”列为输入文件编号:行号，指向原始日志的确切行。",
+        "en": "The Provenance column is input ref:line number, pointing at the exact raw log line.",
     },
     "coverage": {
         "zh": "每小时事件数（阴影为时间窗，红色为缺口或低于基线）",
@@ -115,12 +115,12 @@ LABELS: Final[dict[str, dict[str, str]]] = {
     "no_timeline": {"zh": "检查包未提供订单轨迹。", "en": "The pack provided no order trail."},
     "attest_text": {
         "zh": "本人确认：上述检查系使用所列工具及版本，对提取记录所列、哈希值一致的输入文件执行所得；"
-        "查询语句与参数均已原文列明，任何一方可使用同一案件文件夹执行 `forensics verify` 复核本证据；"
+        "查询语句与参数均已原文列明，任何一方可使用同一案件文件夹执行 forensics verify 命令复核本证据；"
         "各项结论仅在所述范围内成立。",
         "en": "I confirm that the checks above were run with the tools and versions listed, on the input files listed "
         "in the extraction record with the hashes shown; the queries and parameters are reproduced verbatim; any party "
-        "can re-verify this exhibit with `forensics verify` on the same case folder; each conclusion holds only within "
-        "the scope stated.",
+        "can re-verify this exhibit with the forensics verify command on the same case folder; each conclusion holds "
+        "only within the scope stated.",
     },
     "verify_note": {
         "zh": "复核方法：在案件文件夹上运行 forensics verify <证据文件夹>；"
@@ -137,4 +137,62 @@ LABELS: Final[dict[str, dict[str, str]]] = {
     "count": {"zh": "次数", "en": "Count"},
     "section": {"zh": "位置", "en": "Where"},
     "case_ref": {"zh": "案件文件夹", "en": "Case folder"},
+    "what": {"zh": "内容", "en": "What was done"},
+    "src_description": {"zh": "系统说明", "en": "System"},
+    "src_operator": {"zh": "运营方", "en": "Operated by"},
+    "src_how_logged": {"zh": "日志生成方式", "en": "How the logs are produced"},
+    "src_retention": {"zh": "保存期限", "en": "Retention"},
+    "src_clock_sync": {"zh": "时钟同步", "en": "Clock synchronisation"},
+    "custody_note": {
+        "zh": "每条记录的完整内容（含所执行的命令）见案件文件夹中的 custody.log。",
+        "en": "Each entry in full, with the command run, is in custody.log in the case folder.",
+    },
+    "hashes_in_annex": {
+        "zh": "路径相对于数据包根目录；各文件的 SHA-256 与 SM3 见§{s_appendix}。",
+        "en": "Paths are relative to the dump root; each file's SHA-256 and SM3 are in §{s_appendix}.",
+    },
 }
+
+# Display names of result columns (database names stay in exhibit.json and the SQL annex).
+COLUMN_LABELS: Final[dict[str, dict[str, str]]] = {
+    "ts": {"zh": "时间", "en": "Time"},
+    "hour": {"zh": "小时", "en": "Hour"},
+    "source": {"zh": "来源", "en": "Source"},
+    "node": {"zh": "节点", "en": "Node"},
+    "actor_id": {"zh": "操作账号", "en": "Actor"},
+    "actor_type": {"zh": "账号类型", "en": "Actor type"},
+    "merchant_id": {"zh": "商家", "en": "Merchant"},
+    "action": {"zh": "操作", "en": "Action"},
+    "action_raw": {"zh": "原始操作名", "en": "Raw action"},
+    "order_ids": {"zh": "订单号", "en": "Orders"},
+    "order_id": {"zh": "订单号", "en": "Order"},
+    "export_scope": {"zh": "导出范围", "en": "Export scope"},
+    "record_count": {"zh": "记录数", "en": "Records"},
+    "ip": {"zh": "IP 地址", "en": "IP"},
+    "request_id": {"zh": "请求编号", "en": "Request id"},
+    "outcome": {"zh": "结果", "en": "Outcome"},
+    "provenance": {"zh": "出处", "en": "Provenance"},
+    "events": {"zh": "事件数", "en": "Events"},
+    "detail": {"zh": "说明", "en": "Detail"},
+    "start": {"zh": "开始", "en": "Start"},
+    "end": {"zh": "结束", "en": "End"},
+    "waybill_no": {"zh": "运单号", "en": "Waybill"},
+    "user_agent": {"zh": "客户端", "en": "User agent"},
+    "reason": {"zh": "理由", "en": "Reason"},
+    "fields": {"zh": "字段", "en": "Fields"},
+    "masked": {"zh": "已脱敏", "en": "Masked"},
+    "attrs": {"zh": "附加属性", "en": "Attributes"},
+    "seq": {"zh": "序号", "en": "Sequence"},
+    "kind": {"zh": "类型", "en": "Kind"},
+    "seconds": {"zh": "秒数", "en": "Seconds"},
+    "missing": {"zh": "缺失数", "en": "Missing"},
+    "after_seq": {"zh": "此前序号", "en": "After seq"},
+    "next_seq": {"zh": "下一序号", "en": "Next seq"},
+    "terminal": {"zh": "终端", "en": "Terminal"},
+    "channel": {"zh": "渠道", "en": "Channel"},
+}
+
+
+def column_label(name: str) -> dict[str, str]:
+    """The bilingual heading of a result column; an unlisted column keeps its name in both languages."""
+    return COLUMN_LABELS.get(name, {"zh": name, "en": name})

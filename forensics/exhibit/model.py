@@ -19,6 +19,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from forensics.display import display_text
+from forensics.exhibit import wording
+from forensics.exhibit.labels import column_label
+from forensics.exhibit.record_parts import exposure_counted, facts_record
 from forensics.masking import Masker, Style
 
 RECORD_FORMAT = "forensics-exhibit/1"
@@ -62,11 +65,16 @@ def build_record(src: RecordInputs, masker: Masker) -> dict[str, Any]:
             "extraction": _extraction(src),
             "time_basis": _time_basis(pack, src.manifest, config),
             "completeness": pack.get("completeness", {"sources": [], "skew": []}),
-            "exposure": pack.get("exposure", []),
+            "exposure": exposure_counted(pack, config),
             "fraudster": {k: list(v) for k, v in config.get("fraudster", {}).items()},
             "attestation": _attestation(config),
         },
     )
+    # file digests are not personal information; a digit run inside one must not be masked like a phone number
+    for item, original in zip(scrubbed["extraction"]["inputs"], _extraction(src)["inputs"], strict=True):
+        item.update({k: original[k] for k in ("sha256", "sm3")})
+    if caption_public(config):
+        scrubbed["cover"] = _public_caption(scrubbed["cover"], _cover(config, src))
     return {
         "format": RECORD_FORMAT,
         "number": src.number,
@@ -84,6 +92,20 @@ def build_record(src: RecordInputs, masker: Masker) -> dict[str, Any]:
         },
         "redactions": {"masked": masker.enabled, "summary": masker.summary(), "log": [r.to_json() for r in masker.log]},
     }
+
+
+def caption_public(config: dict[str, Any]) -> bool:
+    """[case] caption_public (default true): the caption and the parties' names are the court's docket entry,
+    a matter of record, so they are shown as filed; the body of the exhibit is masked as before."""
+    return config.get("case", {}).get("caption_public", True) is not False
+
+
+def _public_caption(masked: dict[str, Any], original: dict[str, Any]) -> dict[str, Any]:
+    parties = [
+        dict(m, name=o["name"]) for m, o in zip(masked.get("parties", []), original.get("parties", []), strict=False)
+    ]
+    docket = {k: original[k] for k in ("caption", "court", "case_number", "submitting_party")}
+    return dict(masked, **docket, parties=parties)
 
 
 def _cover(config: dict[str, Any], src: RecordInputs) -> dict[str, Any]:
@@ -106,6 +128,10 @@ def _cover(config: dict[str, Any], src: RecordInputs) -> dict[str, Any]:
     }
 
 
+# How a source system's logs come about (case.toml [sources.S]); each field also has a '<field>_zh' variant.
+SOURCE_FIELDS: tuple[str, ...] = ("description", "operator", "how_logged", "retention", "clock_sync")
+
+
 def _sources(manifest: dict[str, Any], pack: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
     """One entry per logical system: how its logs are produced (case.toml [sources.X]) and what was received."""
     described = config.get("sources", {})
@@ -117,8 +143,7 @@ def _sources(manifest: dict[str, Any], pack: dict[str, Any], config: dict[str, A
             info = described.get(name, {}) if isinstance(described, dict) else {}
             by_source[name] = {
                 "source": name,
-                "description": str(info.get("description", "")),
-                "description_zh": str(info.get("description_zh", "")),
+                **{k: str(info.get(k, "")) for f in SOURCE_FIELDS for k in (f, f + "_zh")},
                 "formats": [],
                 "zones": [],
                 "inputs": 0,
@@ -237,12 +262,15 @@ def _check_record(check: dict[str, Any], masker: Masker) -> dict[str, Any]:
         for r, row in enumerate(check.get("results", []), 1)
     ]
     sql = str(check.get("sql", ""))
-    text_fields = ("reason", "scope", "question", "title_en", "title_zh", "legal_element")
+    text_fields = (
+        "reason", "scope", "question", "question_zh", "title_en", "title_zh", "legal_element", "legal_element_zh"
+    )  # fmt: skip
     texts = {k: (masker.text(f"checks/{cid}/{k}", str(check[k])) if check.get(k) else None) for k in text_fields}
     return {
         "id": cid,
         "verdict": str(check.get("verdict", "")),
         **texts,
+        "facts": facts_record(check, masker),
         "expect": check.get("expect"),
         "severity": check.get("severity"),
         "depends_on": check.get("depends_on", {"sources": [], "actions": []}),
@@ -283,10 +311,20 @@ def local_time(text: Any, tz: ZoneInfo, seconds: bool = True) -> str:
     if moment is None:
         return "" if text is None else str(text)
     local = moment.astimezone(tz)
+    offset = local.strftime("%z")
+    label = f" {offset[:3]}:{offset[3:]}"  # every displayed time carries its UTC offset
     if not seconds:
-        return local.strftime("%Y-%m-%d %H:%M")
+        return local.strftime("%Y-%m-%d %H:%M") + label
     shown = local.strftime("%Y-%m-%d %H:%M:%S")
-    return shown + (f".{local.microsecond // 1000:03d}" if local.microsecond else "")
+    return shown + (f".{local.microsecond // 1000:03d}" if local.microsecond else "") + label
+
+
+_EMBEDDED_UTC_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]00:00)")
+
+
+def localize_times(text: str, tz: ZoneInfo) -> str:
+    """UTC times inside a sentence (completeness reasons say '2024-03-02T01:00:00Z') shown in the case zone."""
+    return _EMBEDDED_UTC_RE.sub(lambda m: local_time(m.group(0), tz), text)
 
 
 def _offset_label(tz: ZoneInfo, moment: datetime | None) -> str:
@@ -331,6 +369,10 @@ def build_view(record: dict[str, Any], stamp: str) -> dict[str, Any]:
     inputs = record.get("extraction", {}).get("inputs", [])
     refs = {i.get("sha256"): i.get("ref") for i in inputs}
     return {
+        "sections": list(wording.SECTIONS),
+        "pack_params": [
+            {"name": str(k), "value": display_cell(v, tz)} for k, v in record.get("pack", {}).get("params", {}).items()
+        ],
         "lang": record.get("lang", "zh-en"),
         "number": record.get("number", ""),
         "sealed": bool(record.get("sealed")),
@@ -338,8 +380,8 @@ def build_view(record: dict[str, Any], stamp: str) -> dict[str, Any]:
         "generated_at": local_time(record.get("generated_at", "").replace("+00:00", "Z"), tz),
         "cover": _cover_view(record.get("cover", {})),
         "window": _window_view(window, tz),
-        "purposes": _purposes(record, window, tz),
-        "sources": record.get("sources", []),
+        "purposes": _purposes(record, window, tz, refs),
+        "sources": [_source_view(s) for s in record.get("sources", [])],
         "extraction": _extraction_view(record.get("extraction", {}), tz),
         "time_basis": _time_basis_view(record, tz),
         "pack": record.get("pack", {}),
@@ -347,7 +389,7 @@ def build_view(record: dict[str, Any], stamp: str) -> dict[str, Any]:
         "completeness": _completeness_view(record.get("completeness", {}), record.get("charts", {}), tz),
         "exposure": _exposure_view(record),
         "trail_chart": record.get("charts", {}).get("timeline"),
-        "limitations": _limitations(record),
+        "limitations": _limitations(record, refs),
         "attestation": record.get("attestation", {}),
         "redactions": record.get("redactions", {}).get("summary", []),
         "masked": bool(record.get("redactions", {}).get("masked", True)),
@@ -388,6 +430,23 @@ def _window_view(window: dict[str, Any], tz: ZoneInfo) -> dict[str, str]:
     }
 
 
+_IN_LINE = _bi("各行自带时区偏移", "offset in each line")
+
+
+_NOT_PROVIDED = _bi("未提供", "not provided")
+
+
+def _source_view(source: dict[str, Any]) -> dict[str, Any]:
+    zones = [_IN_LINE if z == "offset in each line" else _bi(str(z), str(z)) for z in source.get("zones", [])]
+    facts = []
+    for key in SOURCE_FIELDS:
+        en, zh = str(source.get(key) or ""), str(source.get(key + "_zh") or "")
+        # a field not given is said to be not given, in words, never left blank or dashed
+        value = _bi(zh or en, en or zh) if (en or zh) else _NOT_PROVIDED
+        facts.append({"key": "src_" + key, "value": value, "given": bool(en or zh)})
+    return dict(source, zones=zones, facts=facts)
+
+
 def _scope_zh(check: dict[str, Any], window: dict[str, str]) -> str:
     deps = check.get("depends_on", {})
     systems = "、".join(deps.get("sources", []) or []) or "全部来源"
@@ -396,34 +455,47 @@ def _scope_zh(check: dict[str, Any], window: dict[str, str]) -> str:
     return f"系统：{systems}；主体：任何账号；时间：{when}；事件类型：{actions}"
 
 
-def _purposes(record: dict[str, Any], window: dict[str, Any], tz: ZoneInfo) -> list[dict[str, Any]]:
+def _citer(refs: dict[Any, Any]) -> Any:
+    """A cited raw-log line as 'I3:36' (input ref of the extraction table), never a machine's path."""
+
+    def cite(c: Any) -> str:
+        sha = str(c.get("sha256") or "")
+        return f"{refs.get(sha) or sha[:12]}:{c.get('line')}"
+
+    return cite
+
+
+def _reason(check: dict[str, Any], refs: dict[Any, Any]) -> dict[str, str]:
+    """The reason in both languages from its facts; a reason without facts is said neutrally in Chinese."""
+    made = wording.reason_text(check.get("facts") or {}, _citer(refs))
+    if made is not None:
+        return made
+    reason = str(check.get("reason") or "")
+    return _bi("理由见英文文本。" if reason else "", reason)
+
+
+def _legal(check: dict[str, Any]) -> dict[str, str]:
+    en = str(check.get("legal_element") or "")
+    return _bi(str(check.get("legal_element_zh") or en), en)
+
+
+def _purposes(record: dict[str, Any], window: dict[str, Any], tz: ZoneInfo, refs: dict[Any, Any]) -> list[Any]:
     """One statement per claim (每项证明目的), each scoped to systems, principals, window and event types."""
     win = _window_view(window, tz)
+    when_zh = f"{win['start']} 至 {win['end']}"
     out = []
     for check in record.get("checks", []):
         verdict = check.get("verdict")
         if verdict == "info" or check.get("expect") == "info":
             continue
-        title_zh = check.get("title_zh") or check.get("id")
-        title_en = check.get("title_en") or check.get("id")
-        scope_zh = _scope_zh(check, win)
-        zh = {
-            "clean": f"证明在下述范围内日志中不存在“{title_zh}”，"
-            "且相关日志完整、同类事件确有记录，“未发现”具有证明力。",
-            "flagged": f"日志中记录到“{title_zh}”共 {check.get('rows')} 条，详见本证据第 6 节。",
-            "inconclusive": f"就“{title_zh}”，日志不足以得出“未发生”的结论：{check.get('reason') or ''}",
-            "found": f"证明日志中存在“{title_zh}”共 {check.get('rows')} 条。",
-            "missing": f"日志中未见“{title_zh}”。",
-        }.get(str(verdict), f"“{title_zh}”：{verdict}")
-        en = check.get("scope") or f"{title_en}: {check.get('reason') or verdict}"
         out.append(
             {
                 "id": check.get("id"),
                 "verdict": verdict,
                 "verdict_label": VERDICT_LABELS.get(str(verdict), _bi(str(verdict), str(verdict))),
-                "statement": _bi(zh, str(en)),
-                "scope_zh": scope_zh,
-                "legal_element": check.get("legal_element") or "",
+                "statement": wording.statement(check, _reason(check, refs), when_zh),
+                "scope_zh": _scope_zh(check, win),
+                "legal_element": _legal(check),
             }
         )
     exposure = _exposure_claim(record)
@@ -469,7 +541,7 @@ def _exposure_claim(record: dict[str, Any]) -> dict[str, Any] | None:
         "verdict_label": VERDICT_LABELS["info"],
         "statement": _bi(zh, en),
         "scope_zh": "",
-        "legal_element": "Causation: the leak channel",
+        "legal_element": _bi("因果关系：信息泄露渠道", "Causation: the leak channel"),
     }
 
 
@@ -486,17 +558,48 @@ def _common_folder(paths: list[str]) -> str:
 
 def _extraction_view(extraction: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     """Display form: local times, thousands separators, input paths relative to their common folder."""
-    runs = [
-        dict(r, at=local_time(r.get("at"), tz), command=r.get("command") or "(library call)")
-        for r in extraction.get("runs", [])
-    ]
+    runs = [dict(r, at=local_time(r.get("at"), tz), words=_custody_words(r)) for r in extraction.get("runs", [])]
     items = extraction.get("inputs", [])
     root = _common_folder([str(i.get("path") or "") for i in items])
     inputs = [
-        dict(i, bytes_fmt=f"{int(i.get('bytes') or 0):,}", short=str(i.get("path") or "")[len(root) :]) for i in items
+        dict(i, bytes_fmt=f"{int(i.get('bytes') or 0):,}", short=relative_path(i.get("path"), root)) for i in items
     ]
     totals = {k: f"{int(v):,}" for k, v in extraction.get("totals", {}).items()}
-    return dict(extraction, runs=runs, inputs=inputs, root=root, totals=totals)
+    return dict(extraction, runs=runs, inputs=inputs, root=_root_name(root), totals=totals)
+
+
+def relative_path(path: Any, root: str) -> str:
+    """An input's path below the dump root (the inputs' common folder); never the examiner's absolute path."""
+    text = str(path or "")
+    if root and text.startswith(root):
+        return text[len(root) :]
+    return text.rsplit("/", 1)[-1] if text.startswith("/") else text
+
+
+def _root_name(root: str) -> str:
+    name = root.rstrip("/").rsplit("/", 1)[-1]
+    return name + "/" if name else ""
+
+
+_CUSTODY_WORDS: dict[str, dict[str, str]] = {
+    "init": _bi("建立案件文件夹", "Case folder created"),
+    "ingest": _bi("日志入库并计算哈希值", "Logs ingested and hashed"),
+    "check": _bi("执行检查包", "Query pack run"),
+    "exhibit": _bi("生成本证据", "Exhibit generated"),
+    "retract": _bi("撤回输入文件", "Input retracted"),
+}
+
+
+def _custody_words(run: dict[str, Any]) -> dict[str, str]:
+    """A custody entry in words (the full entry, with its command line, is in custody.log)."""
+    action = str(run.get("action") or "")
+    base = _CUSTODY_WORDS.get(action, _bi(action, action))
+    details = str(run.get("details") or "")
+    counts = re.search(r"inputs: (\d+)", details)
+    if counts:
+        n = counts.group(1)
+        return _bi(f"{base['zh']}（{n} 个输入文件）", f"{base['en']} ({n} input files)")
+    return base
 
 
 def _time_basis_view(record: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
@@ -505,8 +608,24 @@ def _time_basis_view(record: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         {"a": s.get("a"), "b": s.get("b"), "seconds": display_cell(s.get("seconds"), tz), "pairs": s.get("pairs")}
         for s in basis.get("skew", [])
     ]
-    zones = [{"ref": f"I{n}", **z, "tz": z.get("tz") or "—"} for n, z in enumerate(basis.get("zones", []), 1)]
+    zones = _zones_by_source(basis.get("zones", []))
     return {"max_clock_skew": basis.get("max_clock_skew", ""), "skew": skew, "zones": zones}
+
+
+def _zones_by_source(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The zone each source's files were read in, one row per source and zone (the files are listed in the
+    extraction record; listing them again here would only repeat them)."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for n, z in enumerate(items, 1):
+        groups.setdefault((str(z.get("source") or ""), str(z.get("tz") or "")), []).append(n)
+    out = []
+    for (source, tz), refs in groups.items():
+        span = f"I{refs[0]}" if len(refs) == 1 else f"I{refs[0]}–I{refs[-1]}"
+        if len(refs) > 1 and refs != list(range(refs[0], refs[-1] + 1)):
+            span = ", ".join(f"I{r}" for r in refs)
+        zone = _bi(tz, tz) if tz else _IN_LINE
+        out.append({"ref": span, "source": source, "path": str(len(refs)), "tz": zone})
+    return out
 
 
 def _bound_values(record: dict[str, Any]) -> dict[str, Any]:
@@ -539,7 +658,12 @@ def _check_view(check: dict[str, Any], params: dict[str, Any], refs: dict[Any, A
         rows = [[display_cell(v, tz) for v in row] for row in shown]
     used = check.get("params_used", [])
     return {
-        **{k: check.get(k) for k in ("id", "verdict", "reason", "scope", "question", "legal_element", "title_en")},
+        **{k: check.get(k) for k in ("id", "verdict", "scope", "title_en")},
+        "reason": _reason(check, refs),
+        "question": _bi(
+            str(check.get("question_zh") or check.get("question") or "—"), str(check.get("question") or "—")
+        ),
+        "legal_element": _legal(check),
         "title_zh": check.get("title_zh"),
         "verdict_label": VERDICT_LABELS.get(str(check.get("verdict")), _bi(str(check.get("verdict")), "")),
         "expect": check.get("expect") or "",
@@ -550,8 +674,10 @@ def _check_view(check: dict[str, Any], params: dict[str, Any], refs: dict[Any, A
         "sql_sha256": check.get("sql_sha256") or "",
         "result_sha256": check.get("result_sha256") or "",
         "source_file": check.get("source_file") or "",
-        "params": [{"name": n, "value": str(params.get(n, "(derived at run time)"))} for n in used],
-        "columns": head,
+        "params": [
+            {"name": n, "value": display_cell(params[n], tz) if n in params else "(derived at run time)"} for n in used
+        ],
+        "columns": [column_label(h) for h in head],
         "rows": rows,
         "total": len(results),
         "truncated": len(results) > len(shown),
@@ -559,32 +685,48 @@ def _check_view(check: dict[str, Any], params: dict[str, Any], refs: dict[Any, A
     }
 
 
+def _problems(s: dict[str, Any], tz: ZoneInfo) -> list[dict[str, str]]:
+    """A source's completeness defects, each in both languages with times in the case zone."""
+    out = []
+    for g in s.get("gaps", []):
+        a, b, node = local_time(g.get("start"), tz), local_time(g.get("end"), tz), g.get("node") or "—"
+        out.append(
+            _bi(
+                f"缺口 {a} 至 {b}（{g.get('seconds')} 秒，节点 {node}）",
+                f"gap {a} – {b} ({g.get('seconds')} s, node {node})",
+            )
+        )
+    for g in s.get("seq_gaps", []):
+        node, a, b, n = g.get("node"), g.get("after_seq"), g.get("next_seq"), g.get("missing")
+        out.append(
+            _bi(
+                f"节点 {node} 序号跳变：{a} 之后为 {b}（缺 {n} 个）",
+                f"sequence gap on {node}: after {a} next {b} ({n} missing)",
+            )
+        )
+    for h in s.get("missing_heartbeats", []):
+        a, b, node = local_time(h.get("start"), tz), local_time(h.get("end"), tz), h.get("node")
+        out.append(
+            _bi(
+                f"节点 {node} 心跳缺失：{a} 至 {b}（{h.get('minutes')} 分钟）",
+                f"missing heartbeats on {node}: {a} – {b} ({h.get('minutes')} min)",
+            )
+        )
+    for h in s.get("hourly", []):
+        if not h.get("ok", True):
+            hour, base = local_time(h.get("hour"), tz, seconds=False), display_cell(h.get("baseline"), tz)
+            out.append(
+                _bi(
+                    f"{hour} 该小时 {h.get('events')} 个事件，低于基线 {base}",
+                    f"hour {hour}: {h.get('events')} events, baseline {base}",
+                )
+            )
+    return out
+
+
 def _completeness_view(comp: dict[str, Any], charts: dict[str, str], tz: ZoneInfo) -> dict[str, Any]:
     sources = []
     for n, s in enumerate(comp.get("sources", []), 1):
-        problems = (
-            [
-                f"gap {local_time(g.get('start'), tz)} – {local_time(g.get('end'), tz)} ({g.get('seconds')} s, "
-                f"node {g.get('node') or '—'})"
-                for g in s.get("gaps", [])
-            ]
-            + [
-                f"sequence gap on {g.get('node')}: after {g.get('after_seq')} next {g.get('next_seq')} "
-                f"({g.get('missing')} missing)"
-                for g in s.get("seq_gaps", [])
-            ]
-            + [
-                f"missing heartbeats on {h.get('node')}: {local_time(h.get('start'), tz)} – "
-                f"{local_time(h.get('end'), tz)} ({h.get('minutes')} min)"
-                for h in s.get("missing_heartbeats", [])
-            ]
-            + [
-                f"hour {local_time(h.get('hour'), tz, seconds=False)}: {h.get('events')} events, baseline "
-                f"{display_cell(h.get('baseline'), tz)}"
-                for h in s.get("hourly", [])
-                if not h.get("ok", True)
-            ]
-        )
         sources.append(
             {
                 "source": s.get("source"),
@@ -593,8 +735,9 @@ def _completeness_view(comp: dict[str, Any], charts: dict[str, str], tz: ZoneInf
                 "events": f"{int(s.get('events') or 0):,}",
                 "normal_gap": display_cell(s.get("normal_gap_seconds"), tz),
                 "ok": bool(s.get("ok")),
-                "reasons": list(s.get("reasons", [])),
-                "problems": problems,
+                # the English reasons restate the problems above; shown only in the English text
+                "reasons": [localize_times(str(r), tz) for r in s.get("reasons", [])],
+                "problems": _problems(s, tz),
                 "chart": charts.get(f"coverage-{n:02d}"),
             }
         )
@@ -629,53 +772,38 @@ def _exposure_view(record: dict[str, Any]) -> dict[str, Any]:
     return {"fields": header, "channels": channels}
 
 
-LIMITATIONS: tuple[dict[str, str], ...] = (
-    _bi(
-        "日志只记录经上述系统发生的操作。纸质面单交付快递员后的线下环节（揽收、分拣、运输、派送）不在这些日志中留下任何痕迹。",
-        "The logs record only actions taken through the systems listed. Once the paper waybill is handed to the "
-        "courier, the offline chain (pickup, sorting, transport, delivery) leaves no trace in these logs.",
-    ),
-    _bi(
-        "合法查看页面的人员对屏幕拍照、截屏、手抄或记忆，无法从日志中识别。",
-        "Photographs of screens, screenshots, handwritten copies or memory of someone who legitimately viewed a page "
-        "cannot be detected from logs.",
-    ),
-    _bi(
-        "经开放接口合法取得数据的第三方软件（ISV）在其自身系统内的后续处理，本日志仅能显示接口调用本身。",
-        "What third-party (ISV) software does with data it obtained lawfully through the open API happens in its own "
-        "systems; these logs show only the API call.",
-    ),
-    _bi(
-        "“未发现”的结论仅在所述系统、主体、时间范围和事件类型内成立，并以第 7 节的完整性分析为前提。",
-        "A negative finding holds only for the systems, principals, window and event types stated, and rests on the "
-        "completeness analysis in section 7.",
-    ),
-    _bi(
-        "时间以各来源系统自身的时钟为准；时间窗已按实测时钟偏差扩展（见第 5 节）。",
-        "Times are those of each source system's clock; the window was padded by the measured clock skew (section 5).",
-    ),
-)
-
-
-def _limitations(record: dict[str, Any]) -> list[dict[str, str]]:
-    out = list(LIMITATIONS)
+def _limitations(record: dict[str, Any], refs: dict[Any, Any]) -> list[dict[str, str]]:
+    out = list(wording.LIMITATIONS)
     for check in record.get("checks", []):
         if check.get("verdict") == "inconclusive":
-            reason = str(check.get("reason") or "")
+            why = _reason(check, refs)
             cid = check.get("id")
-            out.append(_bi(f"检查 {cid} 无法得出结论：{reason}", f"Check {cid} is inconclusive: {reason}"))
+            out.append(_bi(f"检查 {cid} 无法得出结论：{why['zh']}", f"Check {cid} is inconclusive: {why['en']}"))
     for s in record.get("completeness", {}).get("sources", []):
         if not s.get("ok", True):
-            why = "; ".join(str(r) for r in s.get("reasons", []))
             name = s.get("source")
-            out.append(_bi(f"来源 {name} 的日志不完整：{why}", f"Logs of {name} are incomplete: {why}"))
+            n = len(s.get("reasons", []))
+            comp = wording.ref("s_completeness")
+            out.append(
+                _bi(
+                    f"来源 {name} 的日志不完整（{n} 项问题，详见{comp}）。",
+                    f"Logs of {name} are incomplete ({n} problem{'s' if n != 1 else ''}, see {comp}).",
+                )
+            )
     return out
 
 
 def _appendix(record: dict[str, Any]) -> dict[str, Any]:
+    items = record.get("extraction", {}).get("inputs", [])
+    root = _common_folder([str(i.get("path") or "") for i in items])
     inputs = [
-        {"ref": i.get("ref"), "path": i.get("path"), "sha256": i.get("sha256"), "sm3": i.get("sm3")}
-        for i in record.get("extraction", {}).get("inputs", [])
+        {
+            "ref": i.get("ref"),
+            "path": relative_path(i.get("path"), root),
+            "sha256": i.get("sha256"),
+            "sm3": i.get("sm3"),
+        }
+        for i in items
     ]
     checks = [
         {"id": c.get("id"), "sql_sha256": c.get("sql_sha256"), "result_sha256": c.get("result_sha256")}

@@ -4,6 +4,8 @@
 -- question: Which recorded events, in any source and by any principal, name the order during the window
 --   (padded by the measured clock skew), in time order?
 -- legal_element: Causation: the order's data path (platform collection, merchant fulfilment, offline delivery)
+-- question_zh: 在事件时间窗（已按实测时钟偏差扩展）内，任何来源、任何主体记录的涉及该订单的事件有哪些？按时间排序列出。
+-- legal_element_zh: 因果关系：该订单数据的流转路径（平台收集、商家履约、线下配送）
 -- expect: info
 -- severity: info
 -- depends_on.sources: merchant_backend, open_api, logistics

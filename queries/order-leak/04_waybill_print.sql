@@ -4,6 +4,8 @@
 -- question: Was the order's express waybill printed or reprinted during the window, by whom, on which terminal
 --   and with which fields on the paper?
 -- legal_element: Causation: the offline disclosure channel (the paper waybill travels with the parcel)
+-- question_zh: 时间窗内，该订单的快递面单是否被打印或补打？由谁、在哪个终端打印，纸面上有哪些字段？
+-- legal_element_zh: 因果关系：线下泄露渠道（纸质面单随包裹流转）
 -- expect: some
 -- severity: info
 -- depends_on.sources: logistics

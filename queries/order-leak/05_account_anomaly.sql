@@ -4,6 +4,8 @@
 -- question: Did any account or sub-account of the fulfilling shop log in during the window from an IP address or
 --   device (user agent) it had not used in the history period before the window, or at unusual local hours?
 -- legal_element: Fault: case-specific security measures against misuse by third parties (account takeover)
+-- question_zh: 时间窗内，履约店铺的账号或子账号是否从其在时间窗之前的历史期间未使用过的 IP 地址或设备（客户端）登录，或在异常的本地时段登录？
+-- legal_element_zh: 过错：针对第三人滥用的具体安全措施（账号被盗用）（《个人信息保护法》第六十九条）
 -- expect: none
 -- severity: medium
 -- depends_on.sources: merchant_backend

@@ -5,6 +5,8 @@
 --   of the window than on its own baseline days (robust z-score over median and MAD, and at least the minimum
 --   number of orders)?
 -- legal_element: No large-scale breach or theft in the period (the court's "no mass leak" finding)
+-- question_zh: 时间窗内，平台上是否有任何主体在某一天明文查看或导出的不同订单数远高于其自身的基线（以中位数和绝对中位差计算的稳健 z 分数，且不少于最低订单数）？
+-- legal_element_zh: 期间内未发生大规模泄露或窃取（法院关于“无大规模泄露”的认定）
 -- expect: none
 -- severity: high
 -- depends_on.sources: merchant_backend, open_api

@@ -5,7 +5,10 @@
 --   a silence longer than its normal longest gap, without sequence-number jumps on any node, without missing
 --   heartbeats, and with hourly volume within its baseline? Each row is one defect.
 -- legal_element: Weight of a negative finding: a record's absence proves nothing unless the records are complete
---   (FRE 803(7); SPC Evidence Provisions art. 93)
+--   (SPC Evidence Provisions arts. 14-15, 93-94; Online Litigation Rules of the People's Courts; compare US FRE
+--   803(7))
+-- question_zh: 各项检查所依赖的每个来源，其日志是否覆盖整个时间窗（已按实测时钟偏差扩展），且没有超过其正常最长间隔的静默、任何节点均无序号跳变、无心跳缺失、每小时事件量在基线范围内？每一行为一项缺陷。
+-- legal_element_zh: 否定性结论的证明力：只有记录完整，记录的缺失才能证明事件未发生（《最高人民法院关于民事诉讼证据的若干规定》第十四条、第十五条、第九十三条、第九十四条；《人民法院在线诉讼规则》）
 -- expect: none
 -- severity: high
 -- depends_on.sources: merchant_backend, open_api, logistics, security

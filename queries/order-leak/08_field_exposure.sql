@@ -5,6 +5,8 @@
 --   the order during the window (failed attempts excluded)? The channel-by-field comparison with what the
 --   fraudster knew is in the exposure table.
 -- legal_element: Causation: the leak channel (fields on the paper waybill versus order-only fields)
+-- question_zh: 对于案件暴露渠道表中的每个泄露渠道，时间窗内该渠道有哪些记录事件涉及该订单（不含失败的尝试）？各渠道字段与欺诈者所知字段的比对见暴露比对表。
+-- legal_element_zh: 因果关系：泄露渠道（纸质面单上的字段与仅见于订单的字段之比对）
 -- expect: info
 -- severity: info
 -- depends_on.sources: merchant_backend, open_api, logistics
