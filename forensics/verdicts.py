@@ -120,7 +120,7 @@ FIGURES_SQL = """
 WITH minutes AS (
     -- One pass over the window and its baseline: per node and minute, counts and first/last times.
     SELECT source, coalesce(node, '') AS node, date_trunc('minute', ts) AS minute,
-           source = $heartbeat_source AND action = $heartbeat_action AS is_beat,
+           list_contains($heartbeat_sources, source) AND action = $heartbeat_action AS is_beat,
            count(*) AS events,
            count(*) FILTER (WHERE ts >= $padded_start AND ts < $padded_end) AS in_window,
            min(ts) AS first_ts, max(ts) AS last_ts
@@ -485,6 +485,18 @@ def clean_scope(
     )
 
 
+def _continuity_blockers(
+    completeness: Completeness, controls: Mapping[tuple[str, str], int], values: Mapping[str, Any]
+) -> list[str]:
+    """Silent nodes are detectable from heartbeats (any heartbeat source that has them)."""
+    sources = [str(s) for s in values.get("heartbeat_sources") or []]
+    action = str(values.get("heartbeat_action"))
+    if any(controls.get((source, action), 0) for source in sources):
+        return []
+    where = ", ".join(sources) or "no heartbeat source (no source is bound to a heartbeat role)"
+    return [f"no {action} event recorded in {where}, so silent nodes cannot be detected"]
+
+
 def _decide_none(
     run: CheckRun,
     completeness: Completeness,
@@ -504,12 +516,7 @@ def _decide_none(
     if n:
         return Decision("flagged", f"{_plural(n, 'finding')}: {_citations(run, paths)}.")
     if is_completeness:
-        source, action = str(values.get("heartbeat_source")), str(values.get("heartbeat_action"))
-        blockers = (
-            []
-            if controls.get((source, action), 0)
-            else [f"no {action} event recorded in {source}, so silent nodes cannot be detected"]
-        )
+        blockers = _continuity_blockers(completeness, controls, values)
     else:
         blockers = _completeness_blockers(check, completeness) + _control_blockers(check, controls)
     if blockers:

@@ -6,7 +6,7 @@
 -- legal_element: Causation: the order's data path (platform collection, merchant fulfilment, offline delivery)
 -- expect: info
 -- severity: info
--- depends_on.sources: merchant_backend, open_api, logistics
+-- depends_on.roles: back_office, open_api, logistics_print
 -- depends_on.actions:
 -- principals: any principal
 SELECT

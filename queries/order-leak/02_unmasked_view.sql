@@ -7,7 +7,7 @@
 --   Provisions art. 93)
 -- expect: none
 -- severity: high
--- depends_on.sources: merchant_backend, open_api
+-- depends_on.roles: back_office, open_api
 -- depends_on.actions: order.view_unmasked
 -- principals: any principal (accounts, sub-accounts, ISV apps, staff)
 SELECT

@@ -8,7 +8,7 @@
 --   Provisions art. 93)
 -- expect: none
 -- severity: high
--- depends_on.sources: merchant_backend
+-- depends_on.roles: back_office
 -- depends_on.actions: order.export, order.export_download
 -- principals: any principal (accounts, sub-accounts, ISV apps, staff)
 WITH raw AS (

@@ -6,7 +6,7 @@
 -- legal_element: Causation: the offline disclosure channel (the paper waybill travels with the parcel)
 -- expect: some
 -- severity: info
--- depends_on.sources: logistics
+-- depends_on.roles: logistics_print
 -- depends_on.actions: waybill.print, waybill.reprint
 -- principals: any principal
 SELECT

@@ -6,7 +6,7 @@
 -- legal_element: Fault: case-specific security measures against misuse by third parties (account takeover)
 -- expect: none
 -- severity: medium
--- depends_on.sources: merchant_backend
+-- depends_on.roles: back_office
 -- depends_on.actions: auth.login
 -- principals: the accounts and sub-accounts of the fulfilling shop $merchant_id
 WITH shop AS (

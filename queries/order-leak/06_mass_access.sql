@@ -7,7 +7,7 @@
 -- legal_element: No large-scale breach or theft in the period (the court's "no mass leak" finding)
 -- expect: none
 -- severity: high
--- depends_on.sources: merchant_backend, open_api
+-- depends_on.roles: back_office, open_api
 -- depends_on.actions: order.view_unmasked, order.export
 -- principals: any principal on the platform (accounts, sub-accounts, ISV apps, staff of every shop)
 WITH touches AS (

@@ -8,7 +8,7 @@
 --   (FRE 803(7); SPC Evidence Provisions art. 93)
 -- expect: none
 -- severity: high
--- depends_on.sources: merchant_backend, open_api, logistics, security
+-- depends_on.roles: back_office, open_api, logistics_print, security_monitor
 -- depends_on.actions: system.heartbeat
 -- principals: not applicable (every node of every source)
 -- rows: derived
@@ -32,7 +32,7 @@ minutes AS (
     SELECT source, node, date_trunc('minute', ts) AS minute, count(*) AS events, min(ts) AS first_ts,
            max(ts) AS last_ts
     FROM scope
-    WHERE NOT (source = $heartbeat_source AND action = $heartbeat_action)
+    WHERE NOT (list_contains($heartbeat_sources, source) AND action = $heartbeat_action)
     GROUP BY ALL
 ),
 node_marks AS (
@@ -117,12 +117,12 @@ coverage AS (
     WHERE epoch($padded_end - b.last_ts) > n.threshold
 ),
 beats AS (
-    SELECT node, ts FROM scope
-    WHERE source = $heartbeat_source AND action = $heartbeat_action
+    SELECT source, node, ts FROM scope
+    WHERE list_contains($heartbeat_sources, source) AND action = $heartbeat_action
 ),
 nodes_seen AS (
     SELECT DISTINCT source, node FROM minutes
-    UNION SELECT DISTINCT $heartbeat_source, node FROM beats
+    UNION SELECT DISTINCT source, node FROM beats
 ),
 silent_nodes AS (
     -- A node the case says exists (case.toml [completeness.sources.S] nodes) but that wrote nothing at all.
@@ -171,20 +171,20 @@ seq_gaps AS (
 ),
 beat_ts AS (
     -- Sentinels at both window edges: a node silent from before the window to after it still shows a gap.
-    SELECT node, ts FROM beats WHERE ts >= $padded_start AND ts < $padded_end
-    UNION ALL SELECT DISTINCT node, $padded_start FROM beats
-    UNION ALL SELECT DISTINCT node, $padded_end FROM beats
+    SELECT source, node, ts FROM beats WHERE ts >= $padded_start AND ts < $padded_end
+    UNION ALL SELECT DISTINCT source, node, $padded_start FROM beats
+    UNION ALL SELECT DISTINCT source, node, $padded_end FROM beats
 ),
 beat_gaps AS (
-    SELECT node, ts AS start, lead(ts) OVER (PARTITION BY node ORDER BY ts) AS "end" FROM beat_ts
+    SELECT source, node, ts AS start, lead(ts) OVER (PARTITION BY source, node ORDER BY ts) AS "end" FROM beat_ts
 ),
 node_sources AS (
-    SELECT DISTINCT source, node FROM minutes WHERE source <> $heartbeat_source
+    SELECT DISTINCT source, node FROM minutes WHERE NOT list_contains($heartbeat_sources, source)
 ),
 missing_beats AS (
     -- A missing heartbeat counts against every source that writes from that node (else the heartbeat source).
     SELECT
-        coalesce(ns.source, $heartbeat_source) AS source, g.node, 'missing_heartbeat' AS kind, g.start, g."end",
+        coalesce(ns.source, g.source) AS source, g.node, 'missing_heartbeat' AS kind, g.start, g."end",
         epoch(g."end" - g.start) AS seconds,
         CAST(round(epoch(g."end" - g.start) / $heartbeat_interval) AS BIGINT) - 1 AS missing,
         CAST(NULL AS BIGINT) AS after_seq, CAST(NULL AS BIGINT) AS next_seq,

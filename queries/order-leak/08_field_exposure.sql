@@ -7,7 +7,7 @@
 -- legal_element: Causation: the leak channel (fields on the paper waybill versus order-only fields)
 -- expect: info
 -- severity: info
--- depends_on.sources: merchant_backend, open_api, logistics
+-- depends_on.roles: back_office, open_api, logistics_print
 -- depends_on.actions:
 -- principals: any principal
 SELECT
