@@ -287,7 +287,12 @@ def _parse_params(params: tuple[str, ...]) -> dict[str, str]:
 @click.option("--fail-on-findings", is_flag=True, help="Exit 1 if any check is flagged or inconclusive.")
 @_friendly
 def check(case: Path, pack: str | None, params: tuple[str, ...], as_json: bool, fail_on_findings: bool) -> None:
-    """Run a query pack on CASE and print each check's verdict."""
+    """Run a query pack on CASE and print each check's verdict.
+
+    Checks depend on roles (back_office, open_api, logistics_print, security_monitor for order-leak;
+    see `forensics packs show`). case.toml [roles] binds each role to this case's sources, e.g.
+    back_office = ["admin_audit"]; absent = ["open_api"] declares a role the platform does not have.
+    """
     from forensics.case import open_case
     from forensics.packs import run_pack
 
@@ -314,6 +319,9 @@ VERDICT_STYLE = {
 def _print_verdicts(data: dict[str, Any]) -> None:
     from rich.table import Table
 
+    for note in data.get("role_notes", []):
+        # Said once, before the table: a role bound to no source explains every INCONCLUSIVE that depends on it.
+        _console().print(_literal(note), style="yellow")
     table = Table(title=f"{data['pack']} {data['version']}")
     table.add_column("check")
     table.add_column("verdict")

@@ -894,9 +894,7 @@ def bind_pack(pack: Pack, bound: Mapping[str, roles_mod.BoundRole]) -> Pack:
     import dataclasses
 
     checks = tuple(
-        dataclasses.replace(
-            c, sources=roles_mod.sources_of(c.roles, bound), bound=tuple(bound[r] for r in c.roles)
-        )
+        dataclasses.replace(c, sources=roles_mod.sources_of(c.roles, bound), bound=tuple(bound[r] for r in c.roles))
         if c.roles
         else c
         for c in pack.checks

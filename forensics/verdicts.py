@@ -444,13 +444,23 @@ def _substitute(text: str, values: Mapping[str, Any]) -> str:
     return re.sub(r"\$([a-z_]+)", lambda m: display_value(values.get(m.group(1), m.group(0))), text)
 
 
+def _source_text(source: str, completeness: Completeness) -> str:
+    entry = completeness.get(source)
+    nodes = entry.nodes if entry else []
+    return f"{source} (nodes {', '.join(nodes)})" if nodes else source
+
+
 def _systems(check: Check, completeness: Completeness) -> str:
+    if not check.bound:  # a pack that names sources directly
+        return ", ".join(_source_text(s, completeness) for s in check.sources)
+    # Role and source both: "merchant back office: admin_audit (nodes ...)"; an absent role is stated, not hidden.
     parts = []
-    for source in check.sources:
-        entry = completeness.get(source)
-        nodes = entry.nodes if entry else []
-        parts.append(f"{source} (nodes {', '.join(nodes)})" if nodes else source)
-    return ", ".join(parts)
+    for role in check.bound:
+        if role.absent or not role.sources:
+            parts.append(role.display())
+        else:
+            parts.append(f"{role.title_en}: {', '.join(_source_text(s, completeness) for s in role.sources)}")
+    return "; ".join(parts)
 
 
 def clean_scope(

@@ -120,3 +120,87 @@ def test_pack_declares_its_roles_with_a_meaning() -> None:
         assert role.meaning and role.title_zh and role.title_en
     assert {r for c in pack.checks for r in c.roles} == set(pack.roles)
     assert "roles:" in pack.describe() and "back_office" in pack.describe()
+
+
+def split_back_office(world: Path, out: Path) -> None:
+    """A copy of the world whose back office is two sources: nodes mb-01/02 and mb-03/04 (two log systems)."""
+    shutil.copytree(world, out)
+    mapping = (out / "mappings" / "merchant_backend.toml").read_text(encoding="utf-8")
+    for name in ("admin_audit", "admin_audit_v2"):
+        text = mapping.replace('source = "merchant_backend"', f'source = "{name}"')
+        (out / "mappings" / f"{name}.toml").write_text(text, encoding="utf-8")
+    plan = (out / "plan.toml").read_text(encoding="utf-8")
+    old = re.search(r'glob = "merchant_backend/[^\n]*\nmapping = "mappings/merchant_backend.toml"', plan)
+    assert old is not None
+    new = (
+        'glob = "merchant_backend/mb-0[12]/*.jsonl.*"\nmapping = "mappings/admin_audit.toml"\n\n[[input]]\n'
+        'glob = "merchant_backend/mb-0[34]/*.jsonl.*"\nmapping = "mappings/admin_audit_v2.toml"'
+    )
+    (out / "plan.toml").write_text(plan.replace(old.group(0), new), encoding="utf-8")
+
+
+def test_a_role_bound_to_two_sources_reaches_the_same_verdicts(pair: dict[str, Any]) -> None:
+    split_back_office(pair["world"], pair["root"] / "split")
+    extra = '\n[roles]\nback_office = ["admin_audit", "admin_audit_v2"]\n'
+    case = ingest(pair["root"] / "split", pair["root"] / "case-split", extra)
+    result = run_pack(case, "order-leak", {})
+    default = run_pack(pair["default"], "order-leak", {})
+    assert result.verdicts == default.verdicts
+    for check in ("unmasked-view", "export-scope", "account-anomaly"):
+        got, want = result.check(check), default.check(check)
+        assert len(got.run.rows) == len(want.run.rows)
+        if got.verdict == "clean":
+            assert "merchant back office: admin_audit" in (got.scope or "") and "admin_audit_v2" in (got.scope or "")
+
+
+def test_a_role_declared_absent_is_stated_and_can_be_clean(pair: dict[str, Any]) -> None:
+    """A platform without an open API: its checks are judged on the other roles, and the scope says so."""
+    world = pair["root"] / "no-api"
+    shutil.copytree(pair["world"], world)
+    plan = (world / "plan.toml").read_text(encoding="utf-8")
+    start = plan.index('[[input]]\nglob = "open_api')
+    end = plan.index("[[input]]", start + 5)
+    (world / "plan.toml").write_text(plan[:start] + plan[end:], encoding="utf-8")
+    case = ingest(world, pair["root"] / "case-no-api", '\n[roles]\nabsent = ["open_api"]\n')
+    result = run_pack(case, "order-leak", {})
+    default = run_pack(pair["default"], "order-leak", {})
+    check = result.check("unmasked-view")
+    assert check.verdict == default.check("unmasked-view").verdict
+    assert result.role_notes == []
+    if check.verdict == "clean":
+        assert "open API (declared absent in case.toml)" in (check.scope or "")
+        assert "open_api" not in check.run.check.sources
+    full = result.to_json(full=True)
+    roles = {r["role"]: r for c in full["checks"] for r in c["depends_on"]["roles"]}
+    assert roles["open_api"]["absent"] is True and roles["back_office"]["sources"] == ["merchant_backend"]
+
+
+def test_case_toml_roles_are_validated(tmp_path: Path) -> None:
+    from forensics.errors import UsageError
+    from forensics.roles import bind_roles
+
+    roles = load_pack("order-leak").roles
+    with pytest.raises(UsageError, match="unknown role 'back_ofice'; did you mean 'back_office'"):
+        bind_roles(roles, {"roles": {"back_ofice": ["x"]}}, ["x"])
+    with pytest.raises(UsageError, match="both bound to sources and declared absent"):
+        bind_roles(roles, {"roles": {"open_api": ["x"], "absent": ["open_api"]}}, ["x"])
+    bound = bind_roles(roles, {"roles": {"back_office": []}}, ["admin_audit"])
+    assert bound["back_office"].problem == (
+        "role back_office: no source bound; sources in this case: admin_audit — set [roles] in case.toml"
+    )
+    assert (
+        bound["open_api"].problem is not None and "bound to open_api by the pack default" in bound["open_api"].problem
+    )
+
+
+def test_init_template_and_packs_show_name_the_roles(tmp_path: Path) -> None:
+    import tomllib
+
+    from forensics.case import CASE_TOML_TEMPLATE
+
+    assert "# [roles]" in CASE_TOML_TEMPLATE
+    uncommented = CASE_TOML_TEMPLATE.replace("# [roles]", "[roles]").replace("# back_office =", "back_office =")
+    assert tomllib.loads(uncommented)["roles"]["back_office"] == ["admin_audit"]
+    shown = load_pack("order-leak").describe()
+    for role in ("back_office", "open_api", "logistics_print", "security_monitor"):
+        assert f"  {role} (" in shown
