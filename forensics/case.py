@@ -77,6 +77,15 @@ did_not_know = []         # e.g. ["order_no", "order_created_at", "order_amount"
 
 [completeness]
 max_clock_skew = "5m"     # the window is padded by the measured skew between sources, at most this
+
+# Which of this platform's sources plays each role the checks depend on (`forensics packs show order-leak`).
+# Unset roles keep the sample platform's names (merchant_backend, open_api, logistics, security).
+# [roles]
+# back_office = ["admin_audit"]             # merchant back office (one or more sources)
+# open_api = ["isv_gateway"]                # open platform API
+# logistics_print = ["print_service"]       # waybill printing
+# security_monitor = ["sec_monitor"]        # per-node heartbeats, DLP alerts
+# absent = ["open_api"]                     # a role this platform does not have (stated in the exhibit scope)
 """
 
 

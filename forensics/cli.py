@@ -566,6 +566,10 @@ def check(
 ) -> None:
     """Run a query pack on CASE and print each check's verdict.
 
+    Checks depend on roles (back_office, open_api, logistics_print, security_monitor for order-leak;
+    see `forensics packs show`). case.toml [roles] binds each role to this case's sources, e.g.
+    back_office = ["admin_audit"]; absent = ["open_api"] declares a role the platform does not have.
+
     The case is verified first (custody, manifest, file hashes); a failing case is refused unless
     --allow-unverified. The run is recorded in custody with digests of case.toml, the parameters and the pack.
     """
@@ -624,6 +628,9 @@ def _print_check_rows(case: Any, result: Any, check_id: str | None) -> None:
 def _print_verdicts(data: dict[str, Any]) -> None:
     from rich.table import Table
 
+    for note in data.get("role_notes", []):
+        # Said once, before the table: a role bound to no source explains every INCONCLUSIVE that depends on it.
+        _console().print(_literal(note), style="yellow")
     table = Table(title=f"{data['pack']} {data['version']}")
     table.add_column("check")
     table.add_column("verdict")

@@ -6,7 +6,7 @@ check order) and one ``NN_slug.sql`` per check. Each SQL file starts with a comm
     -- id: unmasked-view
     -- title_en: Unmasked views of the order
     -- expect: none
-    -- depends_on.sources: merchant_backend, open_api
+    -- depends_on.roles: back_office, open_api
     -- depends_on.actions: order.view_unmasked
 
 followed by exactly one SELECT. Parameters are DuckDB named parameters (``$order_id``) bound at
@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 
+from forensics import roles as roles_mod
 from forensics.case import Case
 from forensics.errors import ForensicsError, UsageError
 from forensics.limits import DEFAULT_TIMEOUT, statement_timeout
@@ -59,7 +60,8 @@ RUNNER_PARAMS: dict[str, str] = {
     "padded_start": "window start minus the measured clock skew between sources (capped by max_clock_skew)",
     "padded_end": "window end plus the measured clock skew",
     "skew_seconds": "the padding applied, in seconds",
-    "expected_sources": "every source some check of the pack depends on",
+    "expected_sources": "every source some check of the pack depends on (its roles resolved for the case)",
+    "heartbeat_sources": "sources whose system.heartbeat events are per-node continuity evidence (heartbeat roles)",
     "expected_nodes": "'source/node' for every node listed in case.toml [completeness.sources.S] nodes",
 }
 # Parameters the runner itself needs from every pack that uses verdicts.
@@ -75,12 +77,17 @@ HEADER_KEYS: tuple[str, ...] = (
     "legal_element_zh",
     "expect",
     "severity",
+    "depends_on.roles",
     "depends_on.sources",
     "depends_on.actions",
     "principals",
     "rows",
 )
-OPTIONAL_HEADER_KEYS: frozenset[str] = frozenset({"principals", "rows", "question_zh", "legal_element_zh"})
+# A check names the roles it depends on (resolved per case); depends_on.sources (fixed source names) is still read
+# for packs written before roles, but exactly one of the two is given.
+OPTIONAL_HEADER_KEYS: frozenset[str] = frozenset(
+    {"principals", "rows", "question_zh", "legal_element_zh", "depends_on.roles", "depends_on.sources"}
+)
 _HEADER_LINE = re.compile(r"^--\s?(?P<key>[a-z_.]+):\s*(?P<value>.*)$")
 _CONTINUATION = re.compile(r"^--\s{2,}(?P<value>\S.*)$")
 _SQL_FILE = re.compile(r"^\d{2}_[a-z0-9_]+\.sql$")
@@ -118,6 +125,8 @@ class Check:
     sql: str
     path: Path
     params: frozenset[str]  # named parameters the SQL uses
+    roles: tuple[str, ...] = ()  # depends_on.roles; `sources` holds their sources once bound to a case
+    bound: tuple[roles_mod.BoundRole, ...] = ()  # the roles as the case binds them (set by run_pack)
 
     @property
     def sql_sha256(self) -> str:
@@ -135,6 +144,7 @@ class Pack:
     params: dict[str, Param]
     checks: tuple[Check, ...]
     completeness_check: str | None  # id of the check whose rows are the completeness problems
+    roles: dict[str, roles_mod.Role] = field(default_factory=dict)
 
     def check(self, check_id: str) -> Check:
         for check in self.checks:
@@ -154,9 +164,15 @@ class Pack:
             shown = "" if p.default is None else display_value(p.default).strip()
             default = f" [default {shown}]" if shown else ""  # an empty default is no default worth showing
             lines.append(f"  {p.name}: {p.type}{default}{origin} {p.help}".rstrip())
+        if self.roles:
+            lines += ["", "roles (bind them in case.toml [roles]; default sources in brackets):"]
+            for r in self.roles.values():
+                lines.append(f"  {r.name} ({r.title_en} / {r.title_zh}) [{', '.join(r.default)}]: {r.meaning}")
         lines += ["", "checks:"]
         for c in self.checks:
             lines.append(f"  {c.id} (expect {c.expect}, {c.severity}) {c.path.name}")
+            if c.roles:
+                lines.append(f"    roles: {', '.join(c.roles)}")
             lines.append(f"    {c.question}")
         return "\n".join(lines)
 
@@ -259,7 +275,8 @@ def _load_pack_dir(folder: Path) -> Pack:
         if key not in data:
             raise ForensicsError(f"{toml_path}:1: missing top-level key {key!r}")
     params = _parse_params(data.get("params", {}), toml_path, text)
-    checks = _load_checks(folder, data["checks"], params, toml_path, text)
+    roles = roles_mod.parse_roles(data.get("roles", {}), f"{toml_path}:{_line_of(text, '[roles')}")
+    checks = _load_checks(folder, data["checks"], params, toml_path, text, roles)
     completeness = data.get("completeness_check")
     if completeness is not None and completeness not in {c.id for c in checks}:
         raise ForensicsError(
@@ -278,6 +295,7 @@ def _load_pack_dir(folder: Path) -> Pack:
         params=params,
         checks=tuple(checks),
         completeness_check=completeness,
+        roles=roles,
     )
 
 
@@ -320,14 +338,21 @@ def _parse_params(raw: Any, toml_path: Path, text: str) -> dict[str, Param]:
     return params
 
 
-def _load_checks(folder: Path, order: Any, params: dict[str, Param], toml_path: Path, text: str) -> list[Check]:
+def _load_checks(
+    folder: Path,
+    order: Any,
+    params: dict[str, Param],
+    toml_path: Path,
+    text: str,
+    roles: Mapping[str, roles_mod.Role] | None = None,
+) -> list[Check]:
     if not isinstance(order, list) or not all(isinstance(c, str) for c in order):
         raise ForensicsError(f"{toml_path}:{_line_of(text, 'checks')}: checks must be a list of check ids")
     by_id: dict[str, Check] = {}
     for sql_path in sorted(folder.glob("*.sql")):
         if not _SQL_FILE.match(sql_path.name):
             raise ForensicsError(f"{sql_path}:1: check files are named NN_slug.sql (two digits, lowercase slug)")
-        check = parse_check(sql_path, params)
+        check = parse_check(sql_path, params, roles)
         if check.id in by_id:
             raise ForensicsError(f"{sql_path}:1: duplicate check id {check.id!r} (also in {by_id[check.id].path.name})")
         by_id[check.id] = check
@@ -397,11 +422,28 @@ def _validate_header(path: Path, text: str, header: dict[str, str]) -> None:
     for action in _split_list(header["depends_on.actions"]):
         if action not in ACTIONS:
             raise fail("depends_on.actions", f"unknown action {action!r}{_suggest(action, ACTIONS)}")
-    if header["expect"] == "none" and not _split_list(header["depends_on.sources"]):
-        raise fail("depends_on.sources", "a check that expects none must name the sources it depends on")
+    given = [k for k in ("depends_on.roles", "depends_on.sources") if k in header]
+    if len(given) != 1:
+        message = "give exactly one of '-- depends_on.roles: ...' and '-- depends_on.sources: ...'"
+        raise ForensicsError(f"{path}:{_line_of(text, '-- depends_on.') if given else 1}: {message}")
+    if header["expect"] == "none" and not _split_list(header[given[0]]):
+        raise fail(given[0], "a check that expects none must name the roles (or sources) it depends on")
 
 
-def _validate_sql(path: Path, text: str, body: str, params: Mapping[str, Param]) -> frozenset[str]:
+def _check_roles(path: Path, text: str, header: dict[str, str], roles: Mapping[str, roles_mod.Role]) -> tuple[str, ...]:
+    names = _split_list(header.get("depends_on.roles", ""))
+    for name in names:
+        if name not in roles:
+            raise ForensicsError(
+                f"{path}:{_line_of(text, '-- depends_on.roles:')}: role {name!r} is not declared in pack.toml [roles]"
+                f"{_suggest(name, roles)}"
+            )
+    return names
+
+
+def _validate_sql(
+    path: Path, text: str, body: str, params: Mapping[str, Param], role_params: Sequence[str] = ()
+) -> frozenset[str]:
     con = duckdb.connect()
     try:
         statements = con.extract_statements(body)
@@ -413,8 +455,8 @@ def _validate_sql(path: Path, text: str, body: str, params: Mapping[str, Param])
         raise ForensicsError(f"{path}:1: a check is exactly one SELECT statement (found {len(statements)} statements)")
     used = frozenset(statements[0].named_parameters)
     for name in sorted(used):
-        if name not in params and name not in RUNNER_PARAMS:
-            known = [*params, *RUNNER_PARAMS]
+        if name not in params and name not in RUNNER_PARAMS and name not in role_params:
+            known = [*params, *RUNNER_PARAMS, *role_params]
             raise ForensicsError(
                 f"{path}:{_line_of(text, '$' + name)}: parameter ${name} is not declared in pack.toml"
                 f"{_suggest(name, known)}"
@@ -422,14 +464,23 @@ def _validate_sql(path: Path, text: str, body: str, params: Mapping[str, Param])
     return used
 
 
-def parse_check(path: Path, params: Mapping[str, Param]) -> Check:
+def parse_check(path: Path, params: Mapping[str, Param], roles: Mapping[str, roles_mod.Role] | None = None) -> Check:
     text = path.read_text(encoding="utf-8")
     header, body_start = parse_header(path, text)
     _validate_header(path, text, header)
+    declared = roles or {}
+    role_names = _check_roles(path, text, header, declared)
     body = "\n".join(text.splitlines()[body_start - 1 :])
     if not body.strip():
         raise ForensicsError(f"{path}:{body_start}: no SQL after the header")
-    used = _validate_sql(path, text, body, params)
+    used = _validate_sql(path, text, body, params, [r.param for r in declared.values()])
+    # Until a case binds them, a check's sources are its roles' default sources.
+    defaults = {
+        n: roles_mod.BoundRole(n, r.title_en, r.title_zh, r.default, "pack default") for n, r in declared.items()
+    }
+    sources = (
+        roles_mod.sources_of(role_names, defaults) if role_names else _split_list(header.get("depends_on.sources", ""))
+    )
     return Check(
         id=header["id"],
         title_en=header["title_en"],
@@ -440,13 +491,14 @@ def parse_check(path: Path, params: Mapping[str, Param]) -> Check:
         legal_element_zh=header.get("legal_element_zh", ""),
         expect=header["expect"],  # type: ignore[arg-type]  # validated above
         severity=header["severity"],
-        sources=_split_list(header["depends_on.sources"]),
+        sources=sources,
         actions=_split_list(header["depends_on.actions"]),
         principals=header.get("principals", "any principal"),
         rows=header.get("rows", "events"),  # type: ignore[arg-type]  # validated above
         sql=text,
         path=path.resolve(),
         params=used,
+        roles=role_names,
     )
 
 
@@ -678,7 +730,11 @@ class CheckResult:
                     "facts": self.facts,
                     "expect": check.expect,
                     "severity": check.severity,
-                    "depends_on": {"sources": list(check.sources), "actions": list(check.actions)},
+                    "depends_on": {
+                        "sources": list(check.sources),
+                        "actions": list(check.actions),
+                        "roles": [b.to_json() for b in check.bound],
+                    },
                     "scope": self.scope,
                     "sql": check.sql,
                     "columns": list(self.run.columns),
@@ -699,6 +755,7 @@ class PackResult:
     exposure: list[Any] = field(default_factory=list)  # forensics.exposure.ChannelExposure
     timings: dict[str, float] = field(default_factory=dict)  # seconds per runner step (not in the JSON)
     warnings: list[str] = field(default_factory=list)  # e.g. the order id appears in no ingested source
+    role_notes: list[str] = field(default_factory=list)  # one line per role a check needs that has no source
 
     def check(self, check_id: str) -> CheckResult:
         for result in self.checks:
@@ -727,6 +784,8 @@ class PackResult:
         if full:
             out["completeness"] = self.completeness.to_json()
             out["exposure"] = [e.to_json() for e in self.exposure]
+        if self.role_notes:
+            out["role_notes"] = list(self.role_notes)
         return out
 
 
@@ -786,11 +845,15 @@ def run_pack(case: Case, pack: str | Pack | None = None, params: Mapping[str, st
     loaded = pack if isinstance(pack, Pack) else load_pack(pack or DEFAULT_PACK)
     config = case.config
     values = resolve_params(loaded, config, params or {})
-    expected_sources = sorted({s for c in loaded.checks for s in c.sources})
     channels = exposure_mod.channels_from_config(config)  # a bad exposure map fails before any query runs
     timings: dict[str, float] = {}
     con = case.connect()
     try:
+        bound_roles = roles_mod.bind_roles(loaded.roles, config, case_sources(con))
+        loaded = bind_pack(loaded, bound_roles)
+        # A role without a source in the case is reported as such, not as a missing source (a gap).
+        usable = {s for b in bound_roles.values() if not b.problem for s in b.sources}
+        expected_sources = sorted({s for c in loaded.checks for s in c.sources if not c.roles or s in usable})
         clock = clock_time.perf_counter()
         skew = verdicts.measure_skew(con, values["window_start"], values["window_end"], values["max_clock_skew"])
         window = verdicts.pad_window(
@@ -804,6 +867,8 @@ def run_pack(case: Case, pack: str | Pack | None = None, params: Mapping[str, st
             "skew_seconds": window.skew_seconds,
             "expected_sources": expected_sources,
             "expected_nodes": expected_nodes(config),
+            "heartbeat_sources": roles_mod.heartbeat_sources(loaded.roles, bound_roles, values.get("heartbeat_source")),
+            **roles_mod.role_params(bound_roles),
         }
         runs = [execute_check(con, check, bound) for check in loaded.checks]
         clock = clock_time.perf_counter()
@@ -833,11 +898,50 @@ def run_pack(case: Case, pack: str | Pack | None = None, params: Mapping[str, st
             exposures=exposures if run.check.id == "field-exposure" else None,
             presence=presence,
         )
+        decision = _role_decision(run.check, decision, bound_roles)
         source_file = _source_file(loaded, run.check)
         results.append(
             CheckResult(run, decision.verdict, decision.reason, decision.scope, source_file, decision.facts)
         )
-    return PackResult(loaded, values, window, results, completeness, exposures, timings, presence.warnings())
+    notes = roles_mod.role_notes(bound_roles, {r for c in loaded.checks for r in c.roles})
+    return PackResult(
+        loaded, values, window, results, completeness, exposures, timings, presence.warnings(), role_notes=notes
+    )
+
+
+def case_sources(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The sources that have events in the case (what a role can be bound to)."""
+    try:
+        return sorted(str(s) for (s,) in con.execute("SELECT DISTINCT source FROM events").fetchall())
+    except duckdb.Error as exc:
+        raise ForensicsError(f"listing the case's sources failed: {exc}") from exc
+
+
+def bind_pack(pack: Pack, bound: Mapping[str, roles_mod.BoundRole]) -> Pack:
+    """The pack with each check's roles resolved to this case's sources (absent roles dropped)."""
+    import dataclasses
+
+    checks = tuple(
+        dataclasses.replace(c, sources=roles_mod.sources_of(c.roles, bound), bound=tuple(bound[r] for r in c.roles))
+        if c.roles
+        else c
+        for c in pack.checks
+    )
+    return dataclasses.replace(pack, checks=checks)
+
+
+def _role_decision(check: Check, decision: Any, bound: Mapping[str, roles_mod.BoundRole]) -> Any:
+    """A role with no source in the case makes a negative answer unprovable: say which role, not a gap."""
+    from forensics.verdicts import Decision
+
+    problems = roles_mod.problems_for(check.roles, bound)
+    if not problems or decision.verdict in {"flagged", "found", "info"}:
+        return decision
+    text = "; ".join(problems)
+    if check.expect == "some":
+        return Decision(decision.verdict, f"{decision.reason} {text}.", decision.scope, facts=decision.facts)
+    facts = {"kind": "inconclusive", "blockers": len(problems), "roles": list(check.roles)}
+    return Decision("inconclusive", f"No rows, but absence is not proven: {text}.", None, facts=facts)
 
 
 # ---------------------------------------------------------------- fixtures (packs test)

@@ -122,7 +122,7 @@ FIGURES_SQL = """
 WITH minutes AS (
     -- One pass over the window and its baseline: per node and minute, counts and first/last times.
     SELECT source, coalesce(node, '') AS node, date_trunc('minute', ts) AS minute,
-           source = $heartbeat_source AND action = $heartbeat_action AS is_beat,
+           list_contains($heartbeat_sources, source) AND action = $heartbeat_action AS is_beat,
            count(*) AS events,
            count(*) FILTER (WHERE ts >= $padded_start AND ts < $padded_end) AS in_window,
            min(ts) AS first_ts, max(ts) AS last_ts
@@ -501,13 +501,23 @@ def _substitute(text: str, values: Mapping[str, Any]) -> str:
     return re.sub(r"\$([a-z_]+)", lambda m: display_value(values.get(m.group(1), m.group(0))), text)
 
 
+def _source_text(source: str, completeness: Completeness) -> str:
+    entry = completeness.get(source)
+    nodes = entry.nodes if entry else []
+    return f"{source} (nodes {', '.join(nodes)})" if nodes else source
+
+
 def _systems(check: Check, completeness: Completeness) -> str:
+    if not check.bound:  # a pack that names sources directly
+        return ", ".join(_source_text(s, completeness) for s in check.sources)
+    # Role and source both: "merchant back office: admin_audit (nodes ...)"; an absent role is stated, not hidden.
     parts = []
-    for source in check.sources:
-        entry = completeness.get(source)
-        nodes = entry.nodes if entry else []
-        parts.append(f"{source} (nodes {', '.join(nodes)})" if nodes else source)
-    return ", ".join(parts)
+    for role in check.bound:
+        if role.absent or not role.sources:
+            parts.append(role.display())
+        else:
+            parts.append(f"{role.title_en}: {', '.join(_source_text(s, completeness) for s in role.sources)}")
+    return "; ".join(parts)
 
 
 def clean_scope(
@@ -542,6 +552,18 @@ def clean_scope(
     )
 
 
+def _continuity_blockers(
+    completeness: Completeness, controls: Mapping[tuple[str, str], int], values: Mapping[str, Any]
+) -> list[str]:
+    """Silent nodes are detectable from heartbeats (any heartbeat source that has them)."""
+    sources = [str(s) for s in values.get("heartbeat_sources") or []]
+    action = str(values.get("heartbeat_action"))
+    if any(controls.get((source, action), 0) for source in sources):
+        return []
+    where = ", ".join(sources) or "no heartbeat source (no source is bound to a heartbeat role)"
+    return [f"no {action} event recorded in {where}, so silent nodes cannot be detected"]
+
+
 def _decide_none(
     run: CheckRun,
     completeness: Completeness,
@@ -564,12 +586,7 @@ def _decide_none(
         facts = {"kind": "findings", "n": n, "cited": _cited(run, paths)}
         return Decision("flagged", f"{_plural(n, 'finding')}: {_citations(run, paths)}.", facts=facts)
     if is_completeness:
-        source, action = str(values.get("heartbeat_source")), str(values.get("heartbeat_action"))
-        blockers = (
-            []
-            if controls.get((source, action), 0)
-            else [f"no {action} event recorded in {source}, so silent nodes cannot be detected"]
-        )
+        blockers = _continuity_blockers(completeness, controls, values)
     else:
         blockers = _completeness_blockers(check, completeness) + _control_blockers(check, controls)
         blockers = [*(presence.warnings() if presence else []), *blockers]

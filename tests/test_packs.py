@@ -122,6 +122,8 @@ def _bound(pack: Pack, case: Case) -> dict[str, object]:
         "skew_seconds": 0.0,
         "expected_sources": ["merchant_backend", "open_api", "logistics", "security"],
         "expected_nodes": [],
+        "heartbeat_sources": ["security"],
+        **{role.param: list(role.default) for role in pack.roles.values()},
     }
 
 

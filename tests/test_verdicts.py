@@ -30,6 +30,7 @@ VALUES: dict[str, Any] = {
     "order_id": "O1",
     "merchant_id": "S1",
     "heartbeat_source": "security",
+    "heartbeat_sources": ["security"],
     "heartbeat_action": "system.heartbeat",
 }
 

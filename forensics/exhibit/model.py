@@ -447,9 +447,18 @@ def _source_view(source: dict[str, Any]) -> dict[str, Any]:
     return dict(source, zones=zones, facts=facts)
 
 
+def _role_zh(role: dict[str, Any]) -> str:
+    title = str(role.get("title_zh") or role.get("role") or "")
+    if role.get("absent"):
+        return f"{title}（案件声明该平台无此系统）"
+    return f"{title} ({', '.join(str(s) for s in role.get('sources') or [])})"
+
+
 def _scope_zh(check: dict[str, Any], window: dict[str, str]) -> str:
     deps = check.get("depends_on", {})
-    systems = "、".join(deps.get("sources", []) or []) or "全部来源"
+    roles = deps.get("roles") or []
+    # Role and source both ("商家后台 (admin_audit)"); packs without roles name the sources only.
+    systems = "、".join(_role_zh(r) for r in roles) or "、".join(deps.get("sources", []) or []) or "全部来源"
     actions = "、".join(deps.get("actions", []) or []) or "全部事件类型"
     when = f"{window['start']} 至 {window['end']}（{window['tz']}）"
     return f"系统：{systems}；主体：任何账号；时间：{when}；事件类型：{actions}"

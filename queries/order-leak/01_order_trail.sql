@@ -8,7 +8,7 @@
 -- legal_element_zh: 因果关系：该订单数据的流转路径（平台收集、商家履约、线下配送）
 -- expect: info
 -- severity: info
--- depends_on.sources: merchant_backend, open_api, logistics
+-- depends_on.roles: back_office, open_api, logistics_print
 -- depends_on.actions:
 -- principals: any principal
 SELECT

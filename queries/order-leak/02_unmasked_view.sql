@@ -9,7 +9,7 @@
 -- legal_element_zh: 因果关系：平台或商家的线上泄露（《个人信息保护法》第六十九条；《最高人民法院关于民事诉讼证据的若干规定》第九十三条、第九十四条）
 -- expect: none
 -- severity: high
--- depends_on.sources: merchant_backend, open_api
+-- depends_on.roles: back_office, open_api
 -- depends_on.actions: order.view_unmasked
 -- principals: any principal (accounts, sub-accounts, ISV apps, staff)
 SELECT

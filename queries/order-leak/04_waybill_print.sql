@@ -8,7 +8,7 @@
 -- legal_element_zh: 因果关系：线下泄露渠道（纸质面单随包裹流转）
 -- expect: some
 -- severity: info
--- depends_on.sources: logistics
+-- depends_on.roles: logistics_print
 -- depends_on.actions: waybill.print, waybill.reprint
 -- principals: any principal
 SELECT

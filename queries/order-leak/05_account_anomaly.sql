@@ -8,7 +8,7 @@
 -- legal_element_zh: 过错：针对第三人滥用的具体安全措施（账号被盗用）（《个人信息保护法》第六十九条）
 -- expect: none
 -- severity: medium
--- depends_on.sources: merchant_backend
+-- depends_on.roles: back_office
 -- depends_on.actions: auth.login
 -- principals: the accounts and sub-accounts of the fulfilling shop $merchant_id
 WITH shop AS (

@@ -9,7 +9,7 @@
 -- legal_element_zh: 期间内未发生大规模泄露或窃取（法院关于“无大规模泄露”的认定）
 -- expect: none
 -- severity: high
--- depends_on.sources: merchant_backend, open_api
+-- depends_on.roles: back_office, open_api
 -- depends_on.actions: order.view_unmasked, order.export
 -- principals: any principal on the platform (accounts, sub-accounts, ISV apps, staff of every shop)
 WITH touches AS (
@@ -17,6 +17,11 @@ WITH touches AS (
     -- their record_count as anonymous orders, since the ids are not in the log.
     SELECT
         source,
+        -- A principal's baseline is per role, not per source: a back office split over two log systems is one
+        -- system to the principal (the case binds the sources, $..._sources are bound lists, never formatted).
+        CASE WHEN list_contains($back_office_sources, source) THEN 'back_office'
+             WHEN list_contains($open_api_sources, source) THEN 'open_api'
+             ELSE source END AS system,
         actor_id,
         ts,
         src_sha256,
@@ -36,13 +41,14 @@ WITH touches AS (
            OR (action IN ('order.view', 'api.call') AND masked = false AND len(coalesce(fields, [])) > 0))
 ),
 daily_ids AS (
-    SELECT source, actor_id, day, count(DISTINCT order_id) AS id_orders
-    FROM (SELECT source, actor_id, day, unnest(order_ids) AS order_id FROM touches WHERE len(order_ids) > 0)
+    SELECT system, actor_id, day, count(DISTINCT order_id) AS id_orders
+    FROM (SELECT system, actor_id, day, unnest(order_ids) AS order_id FROM touches WHERE len(order_ids) > 0)
     GROUP BY ALL
 ),
 daily AS (
     SELECT
-        t.source,
+        t.system,
+        arg_min(t.source, t.ts) AS source,
         t.actor_id,
         t.day,
         coalesce(any_value(i.id_orders), 0) + sum(t.filter_records) AS orders,
@@ -52,8 +58,8 @@ daily AS (
         arg_min(t.src_sha256, t.ts) AS src_sha256,
         arg_min(t.line_no, t.ts) AS line_no
     FROM touches AS t
-    LEFT JOIN daily_ids AS i USING (source, actor_id, day)
-    GROUP BY t.source, t.actor_id, t.day
+    LEFT JOIN daily_ids AS i USING (system, actor_id, day)
+    GROUP BY t.system, t.actor_id, t.day
 ),
 days AS (
     SELECT CAST(d AS DATE) AS day,
@@ -67,19 +73,19 @@ days AS (
 ),
 baseline_counts AS (
     -- Days without activity count as zero: a principal that usually does nothing has a baseline of nothing.
-    SELECT p.source, p.actor_id, b.day, coalesce(d.orders, 0) AS orders
-    FROM (SELECT DISTINCT source, actor_id FROM daily) AS p
+    SELECT p.system, p.actor_id, b.day, coalesce(d.orders, 0) AS orders
+    FROM (SELECT DISTINCT system, actor_id FROM daily) AS p
     CROSS JOIN (SELECT day FROM days WHERE is_baseline) AS b
-    LEFT JOIN daily AS d ON d.source = p.source AND d.actor_id = p.actor_id AND d.day = b.day
+    LEFT JOIN daily AS d ON d.system = p.system AND d.actor_id = p.actor_id AND d.day = b.day
 ),
 medians AS (
-    SELECT source, actor_id, median(orders) AS med FROM baseline_counts GROUP BY ALL
+    SELECT system, actor_id, median(orders) AS med FROM baseline_counts GROUP BY ALL
 ),
 baseline AS (
-    SELECT c.source, c.actor_id, any_value(m.med) AS med, median(abs(c.orders - m.med)) AS mad
+    SELECT c.system, c.actor_id, any_value(m.med) AS med, median(abs(c.orders - m.med)) AS mad
     FROM baseline_counts AS c
-    JOIN medians AS m USING (source, actor_id)
-    GROUP BY c.source, c.actor_id
+    JOIN medians AS m USING (system, actor_id)
+    GROUP BY c.system, c.actor_id
 )
 SELECT
     d.source,
@@ -96,7 +102,7 @@ SELECT
     d.src_sha256,
     d.line_no
 FROM daily AS d
-LEFT JOIN baseline AS b USING (source, actor_id)
+LEFT JOIN baseline AS b USING (system, actor_id)
 JOIN days AS w ON w.day = d.day AND NOT w.is_baseline
 WHERE d.orders >= $mass_min_orders
   AND (d.orders - coalesce(b.med, 0)) / (1.4826 * greatest(coalesce(b.mad, 0), 1)) > $mass_z

@@ -11,7 +11,7 @@
 -- legal_element_zh: 否定性结论的证明力：只有记录完整，记录的缺失才能证明事件未发生（《最高人民法院关于民事诉讼证据的若干规定》第十四条、第十五条、第九十三条、第九十四条；《人民法院在线诉讼规则》）
 -- expect: none
 -- severity: high
--- depends_on.sources: merchant_backend, open_api, logistics, security
+-- depends_on.roles: back_office, open_api, logistics_print, security_monitor
 -- depends_on.actions: system.heartbeat
 -- principals: not applicable (every node of every source)
 -- rows: derived
@@ -35,7 +35,7 @@ minutes AS (
     SELECT source, node, date_trunc('minute', ts) AS minute, count(*) AS events, min(ts) AS first_ts,
            max(ts) AS last_ts
     FROM scope
-    WHERE NOT (source = $heartbeat_source AND action = $heartbeat_action)
+    WHERE NOT (list_contains($heartbeat_sources, source) AND action = $heartbeat_action)
     GROUP BY ALL
 ),
 node_marks AS (
@@ -120,12 +120,12 @@ coverage AS (
     WHERE epoch($padded_end - b.last_ts) > n.threshold
 ),
 beats AS (
-    SELECT node, ts FROM scope
-    WHERE source = $heartbeat_source AND action = $heartbeat_action
+    SELECT source, node, ts FROM scope
+    WHERE list_contains($heartbeat_sources, source) AND action = $heartbeat_action
 ),
 nodes_seen AS (
     SELECT DISTINCT source, node FROM minutes
-    UNION SELECT DISTINCT $heartbeat_source, node FROM beats
+    UNION SELECT DISTINCT source, node FROM beats
 ),
 silent_nodes AS (
     -- A node the case says exists (case.toml [completeness.sources.S] nodes) but that wrote nothing at all.
@@ -174,20 +174,20 @@ seq_gaps AS (
 ),
 beat_ts AS (
     -- Sentinels at both window edges: a node silent from before the window to after it still shows a gap.
-    SELECT node, ts FROM beats WHERE ts >= $padded_start AND ts < $padded_end
-    UNION ALL SELECT DISTINCT node, $padded_start FROM beats
-    UNION ALL SELECT DISTINCT node, $padded_end FROM beats
+    SELECT source, node, ts FROM beats WHERE ts >= $padded_start AND ts < $padded_end
+    UNION ALL SELECT DISTINCT source, node, $padded_start FROM beats
+    UNION ALL SELECT DISTINCT source, node, $padded_end FROM beats
 ),
 beat_gaps AS (
-    SELECT node, ts AS start, lead(ts) OVER (PARTITION BY node ORDER BY ts) AS "end" FROM beat_ts
+    SELECT source, node, ts AS start, lead(ts) OVER (PARTITION BY source, node ORDER BY ts) AS "end" FROM beat_ts
 ),
 node_sources AS (
-    SELECT DISTINCT source, node FROM minutes WHERE source <> $heartbeat_source
+    SELECT DISTINCT source, node FROM minutes WHERE NOT list_contains($heartbeat_sources, source)
 ),
 missing_beats AS (
     -- A missing heartbeat counts against every source that writes from that node (else the heartbeat source).
     SELECT
-        coalesce(ns.source, $heartbeat_source) AS source, g.node, 'missing_heartbeat' AS kind, g.start, g."end",
+        coalesce(ns.source, g.source) AS source, g.node, 'missing_heartbeat' AS kind, g.start, g."end",
         epoch(g."end" - g.start) AS seconds,
         CAST(round(epoch(g."end" - g.start) / $heartbeat_interval) AS BIGINT) - 1 AS missing,
         CAST(NULL AS BIGINT) AS after_seq, CAST(NULL AS BIGINT) AS next_seq,

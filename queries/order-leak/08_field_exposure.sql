@@ -9,7 +9,7 @@
 -- legal_element_zh: 因果关系：泄露渠道（纸质面单上的字段与仅见于订单的字段之比对）
 -- expect: info
 -- severity: info
--- depends_on.sources: merchant_backend, open_api, logistics
+-- depends_on.roles: back_office, open_api, logistics_print
 -- depends_on.actions:
 -- principals: any principal
 SELECT
