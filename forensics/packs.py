@@ -940,7 +940,7 @@ def _role_decision(check: Check, decision: Any, bound: Mapping[str, roles_mod.Bo
     text = "; ".join(problems)
     if check.expect == "some":
         return Decision(decision.verdict, f"{decision.reason} {text}.", decision.scope, facts=decision.facts)
-    facts = {"kind": "inconclusive", "blockers": len(problems), "roles": list(check.roles)}
+    facts = {"kind": "not_proven", "n": len(problems), "sources": list(check.sources), "roles": list(check.roles)}
     return Decision("inconclusive", f"No rows, but absence is not proven: {text}.", None, facts=facts)
 
 
