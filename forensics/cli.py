@@ -61,10 +61,27 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
+        return decode_raw(value)
     if isinstance(value, Path):
         return str(value)
     return str(value)
+
+
+def decode_raw(value: bytes) -> str:
+    """Raw log bytes (quarantine.raw) as text: UTF-8, else GB18030 (the other encoding of Chinese logs in
+    this domain), else UTF-8 with each undecodable byte shown as \\xHH. Never an error."""
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return value.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return value.decode("utf-8", "backslashreplace")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return decode_raw(value) if isinstance(value, bytes) else str(value)
 
 
 def _print_json(data: Any) -> None:
@@ -515,7 +532,7 @@ def _print_table(columns: list[str], batches: Any, max_rows: int) -> None:
             if shown == max_rows:
                 more = True
                 break
-            table.add_row(*[_literal("" if v is None else str(v)) for v in r])
+            table.add_row(*[_literal(_cell(v)) for v in r])
             shown += 1
         if more:
             break  # the rest is never fetched: a huge result costs no time or memory here

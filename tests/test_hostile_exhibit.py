@@ -72,9 +72,10 @@ def test_bidi_override_cannot_reorder_a_file_name(tmp_path: Path, fonts: FontCho
 
 def test_bidi_override_cannot_show_a_masked_phone(tmp_path: Path, fonts: FontChoice) -> None:
     # 87654321831 reversed by U+202E would read as the phone number 13812345678
-    text = "".join(_pages(_render(tmp_path, "UA \u202e87654321831\u202c", fonts)))
+    # long values wrap anywhere in the PDF (no zero-width characters inserted): compare without line breaks
+    text = re.sub(r"\s", "", "".join(_pages(_render(tmp_path, "UA \u202e87654321831\u202c", fonts))))
     assert "⟨U+202E⟩" in text
-    assert "13812345678" not in re.sub(r"\s", "", text)
+    assert "13812345678" not in text
 
 
 def test_a_100kb_field_keeps_the_page_count(tmp_path: Path, fonts: FontChoice, baseline_pages: int) -> None:

@@ -6,6 +6,7 @@ behaviour depends on the data) and asserts what the user now sees.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -399,3 +400,21 @@ def test_fuzz_summary_keeps_the_digits_of_its_reasons() -> None:
     assert shown, report.summary()
     assert all("…" not in line.split("e.g.: ", 1)[1].rstrip("…") for line in shown)
     assert any(ch.isdigit() for line in shown for ch in line.split("e.g.: ", 1)[1])
+
+
+def test_quarantined_gb18030_line_reads_as_chinese(tmp_path: Path) -> None:
+    """Issue 11: quarantine `raw` showed GB18030 bytes as mojibake."""
+    log = tmp_path / "gb.log"
+    log.write_bytes("不是日志格式的一行 收件人张三\n".encode("gb18030"))
+    case = tmp_path / "case"
+    run("init", str(case))
+    run("ingest", str(case), str(log), "--format", "nginx", "--encoding", "gb18030")
+    code, out, _ = run("query", str(case), "SELECT raw FROM quarantine")
+    assert code == 0 and "收件人张三" in out
+    code, out, _ = run("query", str(case), "SELECT raw FROM quarantine", "--json")
+    assert "收件人张三" in json.loads(out)[0]["raw"]
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.stdout, result.stderr
