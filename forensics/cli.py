@@ -19,10 +19,11 @@ import click
 
 from forensics import __version__
 from forensics.errors import ForensicsError, UsageError
+from forensics.formats import format_names
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-FORMAT_CHOICES = ["auto", "nginx", "apache", "jsonl", "json", "csv", "tsv", "syslog", "cloudtrail", "w3c"]
+FORMAT_CHOICES = ["auto", *format_names()]  # the registry is the one list of formats
 
 
 def _friendly(func: F) -> F:
@@ -185,6 +186,9 @@ def ingest(
     finally:
         if progress is not None:
             progress.stop()
+    for f in report.files:
+        if f.detection:
+            click.echo(f"{f.path}: {f.detection}", err=True)
     if as_json:
         _print_json(report.to_json())
     else:

@@ -40,8 +40,9 @@ from forensics.custody import (
     write_manifest,
 )
 from forensics.errors import ForensicsError, UsageError
-from forensics.formats import SNIFF_ORDER, get_format
+from forensics.formats import format_names, get_format
 from forensics.formats.base import Format, FormatOptions, ParseError, ParseResult
+from forensics.formats.detect import Detection, detect
 from forensics.reader import (
     BLOCK_SIZE,
     ENCODINGS,
@@ -86,6 +87,8 @@ class FileReport:
     structural: int = 0
     records: int = 0
     skipped_duplicate: bool = False
+    log_format: str | None = None  # the access-log format string or preset the file was read with
+    detection: str | None = None  # --format auto: what was chosen and why (one sentence)
 
 
 @dataclass
@@ -103,7 +106,8 @@ class IngestReport:
 
     def to_json(self) -> dict[str, Any]:
         keys = ("path", "source", "format", "sha256", "sm3", "bytes", "lines", "events", "quarantined", "blank")
-        files = [{k: getattr(f, k) for k in keys} | {"skipped_duplicate": f.skipped_duplicate} for f in self.files]
+        extra = ("skipped_duplicate", "log_format", "detection")
+        files = [{k: getattr(f, k) for k in keys + extra} for f in self.files]
         return {"case": self.case, "files": files, "events": self.events, "quarantined": self.quarantined}
 
 
@@ -353,14 +357,16 @@ def ingest_file(case: Case, path: Path, options: IngestOptions, known: set[str])
             FileReport(str(path), source, fmt_name, pre_sha256, sm3, size, 0, 0, 0, 0, skipped_duplicate=True),
             None,
         )
-    fmt = _resolve_format(path, options, mapping)
+    resolved = _resolve_format(path, options, mapping)
+    fmt = resolved.format
     fmt_opts = FormatOptions(
         source=source,
         path=str(path),
-        log_format=options.log_format,
+        log_format=resolved.log_format,
         mapping=mapping,
         tz=_zone(options.tz, mapping),
-        year_hint=options.year or datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).year,
+        year_hint=options.year or _year_limit(path).year,
+        year_limit=None if options.year else _year_limit(path),
     )
     try:
         parser = fmt.parser(fmt_opts)
@@ -372,6 +378,9 @@ def ingest_file(case: Case, path: Path, options: IngestOptions, known: set[str])
         if stats.raw.sha256 != pre_sha256:
             raise ForensicsError(f"{path}: file changed while it was being ingested (SHA-256 differs); try again")
         entry = _input_entry(path, source, fmt.name, options, mapping, stats, counts, merkle)
+        entry["log_format"] = resolved.log_format
+        if resolved.detection is not None:
+            entry["format_detection"] = resolved.detection.to_json()
         entry["structural_sample"] = structural
         if options.preserve:
             entry["preserved_copy"] = _preserve(case, path, pre_sha256)
@@ -391,6 +400,8 @@ def ingest_file(case: Case, path: Path, options: IngestOptions, known: set[str])
         blank=counts["blank"],
         structural=counts["structural"],
         records=counts["records"],
+        log_format=resolved.log_format,
+        detection=resolved.detection.describe() if resolved.detection else None,
     )
     return report, _Stored(entry, stager)
 
@@ -587,26 +598,37 @@ def _zone(tz: str | None, mapping: Any) -> ZoneInfo | None:
     return None
 
 
-def _resolve_format(path: Path, options: IngestOptions, mapping: Any) -> Format:
+@dataclass(frozen=True)
+class _Resolved:
+    """The format an input is read with, the format string (access logs), and for --format auto why."""
+
+    format: Format
+    log_format: str | None
+    detection: Detection | None = None
+
+
+def _year_limit(path: Path) -> datetime:
+    """The latest instant a year-less record of this file can denote: its mtime, or now if that is earlier."""
+    return min(datetime.fromtimestamp(path.stat().st_mtime, tz=UTC), datetime.now(tz=UTC))
+
+
+def _resolve_format(path: Path, options: IngestOptions, mapping: Any) -> _Resolved:
     if options.format != "auto":
-        return get_format(options.format)
+        return _Resolved(get_format(options.format), options.log_format)
     if mapping is not None:
-        return get_format(mapping.format)
+        return _Resolved(get_format(mapping.format), options.log_format)
     sample = _sample_lines(path)
     if not sample:
-        return EMPTY_FORMAT  # empty or blank-only: nothing to parse, every line is accounted as blank
-    best, score = None, 0.0
-    for name in SNIFF_ORDER:
-        fmt = get_format(name)
-        s = fmt.sniff(sample)
-        if s > score:
-            best, score = fmt, s
-    if best is None or score < 0.5:
+        # empty or blank-only: nothing to parse, every line is accounted as blank
+        return _Resolved(EMPTY_FORMAT, options.log_format)
+    detection = detect(sample, options.log_format)
+    if detection.chosen is None:
         raise UsageError(
-            f"{path}: cannot tell the format from its first lines; pass --format (one of: nginx, apache, "
-            "syslog, w3c, jsonl, json, cloudtrail, csv, tsv) and for JSON/CSV a --mapping FILE"
+            f"{path}: cannot tell the format from its first lines: {detection.describe()}; pass --format "
+            f"(one of: {', '.join(format_names())}), for access logs --log-format, for JSON/CSV a --mapping FILE"
         )
-    return best
+    chosen = detection.chosen
+    return _Resolved(get_format(chosen.format), chosen.log_format, detection)
 
 
 def _sample_lines(path: Path, limit: int = 50) -> list[str]:

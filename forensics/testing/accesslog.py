@@ -34,6 +34,9 @@ Flavor = Literal["nginx", "apache"]
 NGINX_PRESETS: dict[str, str] = {
     "combined": '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
     '"$http_referer" "$http_user_agent"',
+    "common": '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent',
+    "vhost_combined": '$server_name:$server_port $remote_addr - $remote_user [$time_local] "$request" $status '
+    '$body_bytes_sent "$http_referer" "$http_user_agent"',
     "main": '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
     '"$http_referer" "$http_user_agent" "$http_x_forwarded_for"',
 }
@@ -41,6 +44,7 @@ APACHE_PRESETS: dict[str, str] = {
     "common": '%h %l %u %t "%r" %>s %b',
     "combined": '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"',
     "vhost_combined": '%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i"',
+    "main": '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" "%{X-Forwarded-For}i"',
 }
 
 # Apache directive -> the raw field name the parser exposes (its contract).
