@@ -83,6 +83,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final, Literal
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -94,6 +95,10 @@ if TYPE_CHECKING:
     from forensics.mapping import Mapping
 
 REORDER_TOLERANCE: Final[timedelta] = timedelta(days=1)
+# How far the last year-less record may lie after FormatOptions.year_limit (the file's mtime, or now)
+# before its year is taken to be the one before: a relay's clock running ahead of the file system's
+# is not a year. Beyond it, a record cannot have been written before the file was last modified.
+YEAR_LIMIT_TOLERANCE: Final[timedelta] = timedelta(hours=1)
 
 MONTHS: Final[tuple[str, ...]] = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -211,6 +216,7 @@ class _YearWalk:
     rollovers: int = 0  # rollover points seen so far
     last_month: int | None = None
     last_point: datetime | None = None  # last year-less time, placed in leap year 2000
+    group_max: datetime | None = None  # latest point since the last rollover (the year_limit check)
 
 
 class SyslogParser:
@@ -291,6 +297,8 @@ class SyslogParser:
             )
         flags = _rollover_flags(points, self._walk)
         in_batch = int(flags.sum())
+        final = self._prescan_walk if self._total_rollovers is not None else self._walk
+        hint = _limited_hint(hint, final.group_max, self.options)
         if self._total_rollovers is None:
             if self._dated_unscanned_batch:
                 raise ParseError(
@@ -416,7 +424,24 @@ def _rollover_flags(points: pl.DataFrame, walk: _YearWalk) -> pl.Series:
     flags = points.select(flag.fill_null(False).cast(pl.Int64).alias("flag"))["flag"]
     walk.last_month = int(points["month"][-1])
     walk.last_point = points["point"][-1]
+    starts = (flags > 0).arg_true()
+    since = points["point"] if starts.len() == 0 else points["point"].slice(int(starts[-1]))
+    latest: datetime = since.max()  # type: ignore[assignment]
+    keep = walk.group_max if starts.len() == 0 and walk.group_max is not None else latest
+    walk.group_max = max(keep, latest)
     return flags
+
+
+def _limited_hint(hint: int, group_max: datetime | None, options: FormatOptions) -> int:
+    """The last records' year under year_limit: the limit's year in the writer's zone, or the year
+    before when the latest of them (month, day, time) lies after the limit's. Without a limit
+    (--year given) the hint is the user's word."""
+    limit = options.year_limit
+    if limit is None or group_max is None:
+        return hint
+    local = limit.astimezone(options.tz or ZoneInfo("UTC")).replace(tzinfo=None)
+    in_2000 = local.replace(year=2000) + YEAR_LIMIT_TOLERANCE  # the points live in leap year 2000
+    return local.year - 1 if group_max > in_2000 and local.year - 1 >= 1 else local.year
 
 
 def _with_fields(df: pl.DataFrame) -> pl.DataFrame:
