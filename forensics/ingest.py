@@ -53,6 +53,7 @@ from forensics.reader import (
     read_document,
 )
 from forensics.store import Stager, conform_events
+from forensics.timeparse import LocalOrder
 
 SOURCE_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 Progress = Callable[[str, int, int], None]  # (path, bytes done, bytes total)
@@ -414,10 +415,11 @@ def _run_parser(
     merkle = MerkleBuilder()
     total = path.stat().st_size
     structural_rows: list[dict[str, Any]] = []
+    order = LocalOrder()  # repeated/skipped local times are placed by file order (timeparse)
     if fmt.kind == "document":
         text = read_document(path, options.encoding, stats)
         result = _parse_safely(lambda: parser.parse_document(text), path)
-        _store_result(result, None, stager, sha, source, path, counts, merkle, structural_rows)
+        _store_result(result, None, stager, sha, source, path, counts, merkle, structural_rows, order, text)
         counts["records"] = counts["events"] + counts["quarantined"]
     else:
         _prescan(parser, path, options)
@@ -425,7 +427,7 @@ def _run_parser(
         def store(block: LineBlock, result: ParseResult | None) -> None:
             _store_quarantine(block.undecodable, stager, sha, source, path, counts)
             if result is not None:
-                _store_result(result, block.good, stager, sha, source, path, counts, merkle, structural_rows)
+                _store_result(result, block.good, stager, sha, source, path, counts, merkle, structural_rows, order)
 
         # Two stages on two cores: while one thread digests and writes block N, this one reads,
         # splits and parses block N+1 (polars and hashlib release the GIL). Blocks are stored
@@ -486,6 +488,8 @@ def _store_result(
     counts: dict[str, int],
     merkle: MerkleBuilder,
     structural_rows: list[dict[str, Any]],
+    order: LocalOrder | None = None,
+    document: str | None = None,
 ) -> None:
     if batch is not None:
         _check_batch_accounting(result, batch, path)
@@ -493,6 +497,9 @@ def _store_result(
     events = (
         result.events.sort(["line_no", "byte_offset"], maintain_order=True) if result.events.height else result.events
     )
+    events, undecided = (order or LocalOrder()).resolve(events)
+    if undecided.height:
+        _store_quarantine(_undecided_rows(undecided, batch, document), stager, sha, source, path, counts)
     if events.height:
         if events.get_column("ts").null_count():
             raise ForensicsError(f"{path}: parser returned events without a timestamp (bug; report it)")
@@ -507,6 +514,21 @@ def _store_result(
         structural_rows.append(
             {"line_no": row["line_no"], "reason": row["reason"], "text": bytes(row["raw"]).decode("utf-8", "replace")}
         )
+
+
+def _undecided_rows(undecided: pl.DataFrame, batch: pl.DataFrame | None, document: str | None) -> pl.DataFrame:
+    """Quarantine rows (with the raw line) for records whose local time file order cannot place."""
+    if batch is not None:
+        raw = batch.select("line_no", "raw")
+    else:
+        lines = (document or "").split("\n")
+        wanted = undecided.get_column("line_no").unique().to_list()
+        raw = pl.DataFrame(
+            {"line_no": wanted, "raw": [lines[n - 1].encode("utf-8") if n <= len(lines) else b"" for n in wanted]},
+            schema={"line_no": pl.Int64, "raw": pl.Binary},
+        )
+    rows = undecided.join(raw, on="line_no", how="left", maintain_order="left")
+    return rows.select("line_no", "byte_offset", "raw", "reason")
 
 
 def _store_quarantine(

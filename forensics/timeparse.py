@@ -10,6 +10,7 @@ in or out of an incident window.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -32,6 +33,8 @@ DEFAULT_FORMATS: tuple[str, ...] = (
 _OFFSET_RE = r"(?:\s*)(Z|z|UTC|GMT|[+-]\d{2}:?\d{2})$"
 
 NO_ZONE = "__no_zone__"  # marker in the error column: text parsed but carries no zone
+AMBIGUOUS = "ambiguous"  # Normalized.local_kind: the zone's clock showed this time twice (DST ends)
+SKIPPED = "nonexistent"  # ... never (DST starts: the clock jumped over it)
 
 
 @dataclass
@@ -39,6 +42,11 @@ class Normalized:
     ts: pl.Series  # Datetime("us", "UTC"), null where error is set
     ts_offset: pl.Series  # String: offset as written, or the --tz zone name
     error: pl.Series  # String: null when fine, else why the text is not a time
+    # A local time (--tz) that the zone's clock showed twice (the repeated hour) or never (the
+    # skipped hour) has two readings: ts is the preferred one, alt the other, local_kind says which
+    # case. File order decides between them later (resolve_local_times); null for every other row.
+    alt: pl.Series | None = None
+    local_kind: pl.Series | None = None
 
 
 def _offset_minutes(offset: pl.Expr) -> pl.Expr:
@@ -109,11 +117,11 @@ def normalize(
     )
     explicit = (pl.col("naive") - pl.duration(minutes=_offset_minutes(pl.col("off")))).dt.replace_time_zone("UTC")
     if tz is not None:
-        zoned = (
-            pl.col("naive")
-            .dt.replace_time_zone(tz.key, ambiguous="earliest", non_existent="null")
-            .dt.convert_time_zone("UTC")
+        lazy = lazy.with_columns(
+            early=pl.col("naive").dt.replace_time_zone(tz.key, ambiguous="earliest", non_existent="null"),
+            late=pl.col("naive").dt.replace_time_zone(tz.key, ambiguous="latest", non_existent="null"),
         )
+        zoned = pl.col("early").dt.convert_time_zone("UTC")
     else:
         zoned = pl.lit(None, dtype=pl.Datetime("us", "UTC"))
     lazy = lazy.with_columns(
@@ -133,14 +141,44 @@ def normalize(
         .then(pl.lit("unparseable timestamp '") + pl.col("t") + pl.lit("': impossible UTC offset"))
         .when(pl.col("off").is_null() & pl.lit(tz is None))
         .then(pl.lit(NO_ZONE))
-        .when(pl.col("ts").is_null())
-        .then(pl.lit("local time '") + pl.col("t") + pl.lit(f"' does not exist in {tz.key if tz else ''} (DST gap)"))
         .otherwise(None)
     )
     done = lazy.with_columns(
-        pl.when(pl.col("error").is_null()).then(pl.col("ts")).otherwise(None).alias("ts")
+        pl.when(pl.col("error").is_null() | pl.col("ts").is_null()).then(pl.col("ts")).otherwise(None).alias("ts")
     ).collect()
-    return Normalized(done["ts"].cast(pl.Datetime("us", "UTC")), done["ts_offset"], done["error"])
+    ts = done["ts"].cast(pl.Datetime("us", "UTC"))
+    if tz is None:
+        return Normalized(ts, done["ts_offset"], done["error"])
+    return _with_local_readings(done, ts, tz)
+
+
+def _with_local_readings(done: pl.DataFrame, ts: pl.Series, tz: ZoneInfo) -> Normalized:
+    """Both readings of repeated-hour and skipped-hour local times (see Normalized)."""
+    pending = done.select(
+        (pl.col("error").is_null() & pl.col("off").is_null() & pl.col("naive").is_not_null()).alias("p")
+    )["p"]
+    ambiguous = pending & (done["early"] != done["late"]).fill_null(False)
+    skipped = pending & done["early"].is_null()
+    kind = pl.select(
+        pl.when(pl.lit(ambiguous)).then(pl.lit(AMBIGUOUS)).when(pl.lit(skipped)).then(pl.lit(SKIPPED)).alias("k")
+    )["k"]
+    alt = pl.select(pl.when(pl.lit(ambiguous)).then(pl.lit(done["late"]).dt.convert_time_zone("UTC")).alias("a"))[
+        "a"
+    ].cast(pl.Datetime("us", "UTC"))
+    if skipped.any():
+        # The skipped hour: the preferred reading is the clock not yet moved on (the offset before
+        # the change, PEP 495 fold=0), the other the offset after it. Few rows: plain Python.
+        idx = skipped.arg_true()
+        naive = done["naive"].gather(idx).to_list()
+        before = [_utc(n.replace(tzinfo=tz, fold=0)) for n in naive]
+        after = [_utc(n.replace(tzinfo=tz, fold=1)) for n in naive]
+        ts = ts.scatter(idx, pl.Series(before, dtype=pl.Datetime("us", "UTC")))
+        alt = alt.scatter(idx, pl.Series(after, dtype=pl.Datetime("us", "UTC")))
+    return Normalized(ts, done["ts_offset"], done["error"], alt=alt, local_kind=kind)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
 
 
 def refuse_zoneless(errors: pl.Series, line_nos: pl.Series, path: str) -> None:
@@ -152,3 +190,102 @@ def refuse_zoneless(errors: pl.Series, line_nos: pl.Series, path: str) -> None:
             f"{path}:{first}: timestamp has no UTC offset or zone; pass --tz ZONE (e.g. --tz Asia/Shanghai) "
             "to say which zone the source wrote in"
         )
+
+
+# ---------------------------------------------------------------- repeated and skipped local times
+
+ALT_COLUMN = "_ts_alt"  # event columns a parser passes on from Normalized.alt / .local_kind
+KIND_COLUMN = "_ts_local"
+# Records a few minutes out of order are writers racing each other, not a clock set back an hour.
+ORDER_TOLERANCE = timedelta(minutes=15)
+_FLAGS = {
+    (AMBIGUOUS, 0): "repeated hour (DST end): first reading, by file order",
+    (AMBIGUOUS, 1): "repeated hour (DST end): second reading, by file order",
+    (SKIPPED, 0): "skipped hour (DST start): read with the offset before the change, by file order",
+    (SKIPPED, 1): "skipped hour (DST start): read with the offset after the change, by file order",
+}
+
+
+def local_readings(norm: Normalized) -> dict[str, pl.Series]:
+    """The columns a parser adds to its events so ingest can place repeated/skipped local times."""
+    if norm.alt is None or norm.local_kind is None:
+        return {}
+    return {ALT_COLUMN: norm.alt.alias(ALT_COLUMN), KIND_COLUMN: norm.local_kind.alias(KIND_COLUMN)}
+
+
+@dataclass
+class LocalOrder:
+    """Chooses between the two readings of repeated/skipped local times by file order (as lnav does).
+
+    One per input file; batches must come in file order. A flagged record takes the first of its
+    readings (the preferred one: see Normalized) that is not before the record above it, less
+    ORDER_TOLERANCE; the choice is written into its attrs as ``local_time``. A record neither of
+    whose readings keeps the order cannot be placed by it: it is quarantined with both readings."""
+
+    prev: datetime | None = None  # ts of the last event so far, in file order
+
+    def resolve(self, events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """events in file order -> (events with ts chosen, attrs flagged and the helper columns
+        dropped; line_no + byte_offset + reason of the records order cannot place)."""
+        undecided = pl.DataFrame(schema={"line_no": pl.Int64, "byte_offset": pl.Int64, "reason": pl.String})
+        if KIND_COLUMN not in events.columns or events.height == 0:
+            self._remember(events)
+            return events.drop([c for c in (ALT_COLUMN, KIND_COLUMN) if c in events.columns]), undecided
+        flagged = events.get_column(KIND_COLUMN).is_not_null()
+        if not flagged.any():
+            self._remember(events)
+            return events.drop(ALT_COLUMN, KIND_COLUMN), undecided
+        ts = events.get_column("ts").to_list()
+        alt = events.get_column(ALT_COLUMN).to_list()
+        kinds = events.get_column(KIND_COLUMN).to_list()
+        attrs = events.get_column("attrs").to_list() if "attrs" in events.columns else [None] * events.height
+        raw = events.get_column("ts_raw").to_list() if "ts_raw" in events.columns else [None] * events.height
+        zone = events.get_column("ts_offset").to_list() if "ts_offset" in events.columns else [None] * events.height
+        bad: list[int] = []
+        reasons: list[str] = []
+        prev = self.prev
+        for i in range(events.height):
+            if kinds[i] is None:
+                prev = ts[i]
+                continue
+            readings = (ts[i], alt[i])
+            floor = None if prev is None else prev - ORDER_TOLERANCE
+            pick = next((k for k, r in enumerate(readings) if floor is None or r >= floor), None)
+            if pick is None:
+                bad.append(i)
+                reasons.append(
+                    f"{kinds[i]} local time '{raw[i]}' in {zone[i]}: neither reading ({_iso(readings[0])} or "
+                    f"{_iso(readings[1])}) keeps the file's order after the record before it ({_iso(prev)}); "
+                    "file order cannot decide"
+                )
+                continue
+            ts[i] = readings[pick]
+            attrs[i] = _with_flag(attrs[i], _FLAGS[(kinds[i], pick)])
+            prev = ts[i]
+        self.prev = prev
+        out = events.with_columns(
+            pl.Series("ts", ts, dtype=pl.Datetime("us", "UTC")), pl.Series("attrs", attrs, dtype=pl.String)
+        )
+        if bad:
+            mask = pl.Series([False] * events.height).scatter(bad, True)
+            undecided = out.filter(mask).select("line_no", "byte_offset", pl.Series("reason", reasons, dtype=pl.String))
+            out = out.filter(~mask)
+        return out.drop(ALT_COLUMN, KIND_COLUMN), undecided
+
+    def _remember(self, events: pl.DataFrame) -> None:
+        if events.height:
+            self.prev = events.get_column("ts")[-1]
+
+
+def _iso(value: datetime | None) -> str:
+    return "none" if value is None else value.strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")
+
+
+def _with_flag(attrs: str | None, flag: str) -> str:
+    import json
+
+    data = json.loads(attrs) if attrs else {}
+    if not isinstance(data, dict):
+        data = {"attrs": data}
+    data["local_time"] = flag
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))

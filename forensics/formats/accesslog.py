@@ -35,7 +35,7 @@ import polars as pl
 
 from forensics.errors import ForensicsError, UsageError
 from forensics.formats.base import FormatOptions, ParseError, ParseResult, quarantine_rows
-from forensics.timeparse import NO_ZONE, normalize, refuse_zoneless
+from forensics.timeparse import ALT_COLUMN, KIND_COLUMN, NO_ZONE, local_readings, normalize, refuse_zoneless
 
 if TYPE_CHECKING:
     from forensics.mapping import Mapping
@@ -824,7 +824,9 @@ def _timestamps(cf: CompiledFormat, fields: pl.DataFrame, options: FormatOptions
             .select(pl.when(pl.col("e") == NO_ZONE).then(missing).otherwise(pl.col("e")))
             .to_series()
         )
-    table = pl.DataFrame({"ts_raw": uniq, "ts": norm.ts, "ts_offset": norm.ts_offset, "ts_error": error})
+    table = pl.DataFrame({"ts_raw": uniq, "ts": norm.ts, "ts_offset": norm.ts_offset, "ts_error": error}).with_columns(
+        **local_readings(norm)
+    )
     raw = fields.select("line_no", pl.col(tf.name).alias("ts_raw"))
     return raw.join(table, on="ts_raw", how="left", maintain_order="left", nulls_equal=True)
 
@@ -850,6 +852,7 @@ def _canonical(cf: CompiledFormat, fields: pl.DataFrame, times: pl.DataFrame) ->
         "ts_raw",
         "ts_offset",
         "ts_error",
+        *[c for c in (ALT_COLUMN, KIND_COLUMN) if c in times.columns],
         text(user).alias("actor_id"),
         pl.lit("http.request").alias("action"),
         text(method).alias("action_raw"),

@@ -89,7 +89,7 @@ import polars as pl
 
 from forensics.errors import UsageError
 from forensics.formats.base import FormatOptions, ParseError, ParseResult, quarantine_rows
-from forensics.timeparse import normalize, refuse_zoneless
+from forensics.timeparse import ALT_COLUMN, KIND_COLUMN, local_readings, normalize, refuse_zoneless
 
 if TYPE_CHECKING:
     from forensics.mapping import Mapping
@@ -337,7 +337,7 @@ class SyslogParser:
             .alias("ts_text")
         )
         norm = normalize(df.get_column("ts_text"), formats=("%Y-%m-%dT%H:%M:%S%.f",), tz=self.options.tz)
-        df = df.with_columns(ts=norm.ts, ts_offset=norm.ts_offset, ts_error=norm.error)
+        df = df.with_columns(ts=norm.ts, ts_offset=norm.ts_offset, ts_error=norm.error, **local_readings(norm))
         pending = pl.col("reason").is_null()
         pending_errors = df.select(pl.when(pending).then(pl.col("ts_error")).alias("e")).get_column("e")
         refuse_zoneless(pending_errors, df.get_column("line_no"), self.options.path)
@@ -728,6 +728,7 @@ def _event_frame(events: pl.DataFrame) -> pl.DataFrame:
         pl.lit("unknown").alias("outcome"),
         pl.col("seq").cast(pl.Int64),
         _attrs_expr().alias("attrs"),
+        *[c for c in (ALT_COLUMN, KIND_COLUMN) if c in events.columns],
         *mapped,
     )
     # Mapped columns replace the parser's defaults.
