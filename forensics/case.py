@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from forensics.addresses import register_client_ip
 from forensics.errors import ForensicsError, UsageError
 from forensics.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
 
@@ -60,6 +61,9 @@ did_not_know = []         # e.g. ["order_no", "order_created_at", "order_amount"
 
 [completeness]
 max_clock_skew = "5m"     # the window is padded by the measured skew between sources, at most this
+
+# [addresses]             # ip is always the connecting peer; list proxies whose X-Forwarded-For you trust
+# trusted_proxies = []    # e.g. ["10.0.0.0/8"]: packs may then use client_ip(ip, forwarded_for)
 """
 
 
@@ -138,6 +142,7 @@ class Case:
                 f"{self.root}: the stored events cannot be read ({exc}); run forensics verify"
             ) from exc
         _load_inputs_and_runs(con, self)
+        register_client_ip(con, lambda: self.config)  # client_ip(ip, forwarded_for): [addresses] trusted_proxies
         # DuckDB allows its spill folder (<cwd>/.tmp) by default: point it inside the case instead.
         con.execute("SET temp_directory = $dir", {"dir": str((self.root / ".tmp").resolve())})
         allowed = [str(self.events_dir.resolve()) + "/", str(self.quarantine_dir.resolve()) + "/"]

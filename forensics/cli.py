@@ -134,7 +134,13 @@ def init(case: Path) -> None:
 @click.option("--log-format", help="nginx log_format / Apache LogFormat string, or a preset (combined, common, ...).")
 @click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Mapping file (TOML).")
 @click.option("--tz", help="Zone the source wrote zone-less timestamps in (IANA name, e.g. Asia/Shanghai).")
-@click.option("--encoding", type=click.Choice(["auto", "utf-8", "gb18030"]), default="auto", show_default=True)
+@click.option(
+    "--encoding",
+    default="auto",
+    show_default=True,
+    help="auto (UTF-8, or a legacy encoding only when unambiguous), or any codec name Python knows: "
+    "gb18030, big5, shift_jis, euc-kr, cp1252, ...",
+)
 @click.option("--year", type=int, help="Syslog RFC 3164: year of the file's last record (default: file mtime).")
 @click.option("--preserve", is_flag=True, help="Copy raw files into the case, content-addressed.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any line was quarantined.")

@@ -45,9 +45,9 @@ from forensics.formats.base import Format, FormatOptions, ParseError, ParseResul
 from forensics.formats.detect import Detection, detect
 from forensics.reader import (
     BLOCK_SIZE,
-    ENCODINGS,
     LineBlock,
     ReadStats,
+    check_encoding,
     detect_compression,
     iter_line_blocks,
     read_document,
@@ -338,8 +338,7 @@ def _interrupts_held() -> Iterator[None]:
 
 def ingest_file(case: Case, path: Path, options: IngestOptions, known: set[str]) -> tuple[FileReport, _Stored | None]:
     """Parse and stage one file. Returns its report and (unless a duplicate) what _seal needs."""
-    if options.encoding not in ENCODINGS:
-        raise UsageError(f"unknown encoding {options.encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    check_encoding(options.encoding)  # a usage error before anything is read
     try:
         pre_sha256 = sha256_file(path)  # first pass: identity (and duplicate detection) before any parsing
     except OSError as exc:
@@ -639,7 +638,7 @@ def _resolve_format(path: Path, options: IngestOptions, mapping: Any) -> _Resolv
         return _Resolved(get_format(options.format), options.log_format)
     if mapping is not None:
         return _Resolved(get_format(mapping.format), options.log_format)
-    sample = _sample_lines(path)
+    sample = _sample_lines(path, options.encoding)
     if not sample:
         # empty or blank-only: nothing to parse, every line is accounted as blank
         return _Resolved(EMPTY_FORMAT, options.log_format)
@@ -653,13 +652,19 @@ def _resolve_format(path: Path, options: IngestOptions, mapping: Any) -> _Resolv
     return _Resolved(get_format(chosen.format), chosen.log_format, detection)
 
 
-def _sample_lines(path: Path, limit: int = 50) -> list[str]:
+def _sample_lines(path: Path, encoding: str = "auto", limit: int = 50) -> list[str]:
+    """The first non-blank lines, for --format auto. Leniently decoded: reading the file decides the
+    encoding for real (and refuses an ambiguous one); the format does not depend on a few bytes."""
     stats = ReadStats()
-    from forensics.reader import iter_blocks, sniff_encoding
+    from forensics.reader import EncodingUnknown, iter_blocks, sniff_encoding
 
     for block in iter_blocks(path, stats):
         head = block[: 1 << 16]
-        text = head.decode(sniff_encoding(head), errors="replace").lstrip("\ufeff")
+        try:
+            chosen = check_encoding(encoding) if encoding != "auto" else sniff_encoding(head)
+        except EncodingUnknown:
+            chosen = "utf-8"
+        text = head.decode(chosen, errors="replace").lstrip("\ufeff")
         return [ln.rstrip("\r") for ln in text.split("\n") if ln.strip()][:limit]
     return []
 

@@ -24,9 +24,8 @@ from forensics.formats.syslog import (
     SEVERITIES,
     SYSLOG,
     SyslogParser,
-    render_rfc3164,
-    render_rfc5424,
 )
+from forensics.formats.syslog_render import render_rfc3164, render_rfc5424
 
 DATA = Path(__file__).parent / "data"
 UTC_ZONE = ZoneInfo("UTC")

@@ -85,6 +85,7 @@ FIELD_VARIANTS: Final[dict[str, tuple[str, ...]]] = {
     "http_method": ("cs-method", "c-method", "method"),
     "actor_id": ("cs-username", "c-username", "username"),
     "user_agent": ("cs(User-Agent)", "c-useragent", "useragent"),
+    "forwarded_for": ("cs(X-Forwarded-For)", "x-forwarded-for", "c-forwarded-for"),
 }
 _INT_COLUMNS: Final[tuple[str, ...]] = ("status", "bytes")
 # (date, time) field pairs, in order of preference; the last holds the server's local time (IIS
@@ -478,6 +479,7 @@ def _canonical(
         _column(names, "http_method").alias("action_raw"),
         _outcome(status).alias("outcome"),
         _column(names, "ip").alias("ip"),
+        _forwarded(names).alias("forwarded_for"),
         _column(names, "user_agent").str.replace_all("+", " ", literal=True).alias("user_agent"),
         _column(names, "http_method").alias("http_method"),
         _url_path(names).alias("url_path"),
@@ -524,6 +526,16 @@ def _url_path(names: Sequence[str]) -> pl.Expr:
     if name is None or name.lower() in ("cs-uri-stem", "uri-stem"):
         return value
     return value.str.replace(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*", "").str.splitn("?", 2).struct.field("field_0")
+
+
+def _forwarded(names: Sequence[str]) -> pl.Expr:
+    """cs(X-Forwarded-For) as its list of hops: the client's own claim, never the ip column."""
+    name = _variant(names, "forwarded_for")
+    if name is None:
+        return pl.lit(None, dtype=pl.List(pl.String))
+    value = _value(names, name)
+    hops = value.str.split(",").list.eval(pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != ""))
+    return pl.when(value.is_null() | (value == "")).then(None).otherwise(hops)
 
 
 def _outcome(status: pl.Expr) -> pl.Expr:

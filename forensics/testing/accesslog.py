@@ -421,11 +421,12 @@ def _expected(sh: AccessLogShape, values: dict[str, str], ts: datetime, req: dic
 
 def _who(values: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    xff = values.get("http_x_forwarded_for", "-")
-    if xff != "-":
-        out["ip"] = xff.split(",")[0].strip()
-    elif "remote_addr" in values:
-        out["ip"] = values["remote_addr"]
+    xff = values.get("http_x_forwarded_for")
+    if xff is not None:
+        hops = [h.strip() for h in xff.split(",") if h.strip()]
+        out["forwarded_for"] = None if xff in ("-", "") else hops
+    if "remote_addr" in values:  # the connecting peer, whatever the client wrote in a header
+        out["ip"] = values["remote_addr"] if values["remote_addr"] != "-" else None
     if "remote_user" in values:
         user = values["remote_user"]
         out["actor_id"] = None if user == "-" else user
