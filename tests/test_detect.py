@@ -134,3 +134,26 @@ def test_auto_picks_the_generating_preset(sample: tuple[str, str, list[str]]) ->
     assert chosen.log_format == preset, (flavor, preset, chosen)
     if chosen.format != flavor:  # the flavors write presets alike: the other must read them the same
         assert _canonical(chosen.format, preset, lines).equals(_canonical(flavor, preset, lines))
+
+
+@st.composite
+def _other_samples(draw: st.DrawFn) -> tuple[str, list[str]]:
+    from datetime import UTC, datetime
+
+    from forensics.testing import syslog_lines, w3c_field_lists, w3c_header, w3c_records
+
+    if draw(st.booleans()):
+        lines = draw(st.lists(syslog_lines(), min_size=1, max_size=8))
+        return "syslog", [g.raw.decode() for g in lines]
+    fields = draw(w3c_field_lists())
+    header = [g.raw.decode() for g in w3c_header(fields, datetime(2021, 4, 1, tzinfo=UTC))]
+    records = draw(st.lists(w3c_records(fields), min_size=1, max_size=6))
+    return "w3c", header + [g.raw.decode() for g in records]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_other_samples())
+def test_auto_picks_syslog_and_w3c_for_their_generated_samples(sample: tuple[str, list[str]]) -> None:
+    name, lines = sample
+    chosen = detect(lines).chosen
+    assert chosen is not None and chosen.format == name, (name, lines[:3], detect(lines).scores())
