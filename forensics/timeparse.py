@@ -117,11 +117,13 @@ def normalize(
     )
     explicit = (pl.col("naive") - pl.duration(minutes=_offset_minutes(pl.col("off")))).dt.replace_time_zone("UTC")
     if tz is not None:
-        lazy = lazy.with_columns(
-            early=pl.col("naive").dt.replace_time_zone(tz.key, ambiguous="earliest", non_existent="null"),
-            late=pl.col("naive").dt.replace_time_zone(tz.key, ambiguous="latest", non_existent="null"),
+        # One pass: a repeated or skipped local time comes out null here and gets both of its readings
+        # in _with_local_readings, in Python (a few rows a year), not from a second pass over every row.
+        zoned = (
+            pl.col("naive")
+            .dt.replace_time_zone(tz.key, ambiguous="null", non_existent="null")
+            .dt.convert_time_zone("UTC")
         )
-        zoned = pl.col("early").dt.convert_time_zone("UTC")
     else:
         zoned = pl.lit(None, dtype=pl.Datetime("us", "UTC"))
     lazy = lazy.with_columns(
@@ -153,27 +155,33 @@ def normalize(
 
 
 def _with_local_readings(done: pl.DataFrame, ts: pl.Series, tz: ZoneInfo) -> Normalized:
-    """Both readings of repeated-hour and skipped-hour local times (see Normalized)."""
-    pending = done.select(
-        (pl.col("error").is_null() & pl.col("off").is_null() & pl.col("naive").is_not_null()).alias("p")
-    )["p"]
-    ambiguous = pending & (done["early"] != done["late"]).fill_null(False)
-    skipped = pending & done["early"].is_null()
-    kind = pl.select(
-        pl.when(pl.lit(ambiguous)).then(pl.lit(AMBIGUOUS)).when(pl.lit(skipped)).then(pl.lit(SKIPPED)).alias("k")
-    )["k"]
-    alt = pl.select(pl.when(pl.lit(ambiguous)).then(pl.lit(done["late"]).dt.convert_time_zone("UTC")).alias("a"))[
-        "a"
-    ].cast(pl.Datetime("us", "UTC"))
-    if skipped.any():
-        # The skipped hour: the preferred reading is the clock not yet moved on (the offset before
-        # the change, PEP 495 fold=0), the other the offset after it. Few rows: plain Python.
-        idx = skipped.arg_true()
-        naive = done["naive"].gather(idx).to_list()
-        before = [_utc(n.replace(tzinfo=tz, fold=0)) for n in naive]
-        after = [_utc(n.replace(tzinfo=tz, fold=1)) for n in naive]
-        ts = ts.scatter(idx, pl.Series(before, dtype=pl.Datetime("us", "UTC")))
-        alt = alt.scatter(idx, pl.Series(after, dtype=pl.Datetime("us", "UTC")))
+    """Both readings of repeated-hour and skipped-hour local times (see Normalized): the rows that
+    parsed, carry no offset and still have no instant."""
+    n = len(done)
+    kind = pl.Series("k", [None] * n, dtype=pl.String)
+    alt = pl.Series("a", [None] * n, dtype=pl.Datetime("us", "UTC"))
+    pending = (
+        done.select((pl.col("error").is_null() & pl.col("off").is_null() & pl.col("naive").is_not_null()).alias("p"))[
+            "p"
+        ]
+        & ts.is_null()
+    )
+    if not pending.any():
+        return Normalized(ts, done["ts_offset"], done["error"], alt=alt, local_kind=kind)
+    idx = pending.arg_true()
+    kinds: list[str] = []
+    preferred: list[datetime] = []
+    other: list[datetime] = []
+    for naive in done["naive"].gather(idx).to_list():
+        first, second = _utc(naive.replace(tzinfo=tz, fold=0)), _utc(naive.replace(tzinfo=tz, fold=1))
+        # repeated hour: fold=0 is the first pass (the earlier instant); skipped hour: fold=0 reads the
+        # clock as not yet moved on (the offset before the change), the preferred reading
+        kinds.append(AMBIGUOUS if first.astimezone(tz).replace(tzinfo=None) == naive else SKIPPED)
+        preferred.append(first)
+        other.append(second)
+    ts = ts.scatter(idx, pl.Series(preferred, dtype=pl.Datetime("us", "UTC")))
+    alt = alt.scatter(idx, pl.Series(other, dtype=pl.Datetime("us", "UTC")))
+    kind = kind.scatter(idx, pl.Series(kinds, dtype=pl.String))
     return Normalized(ts, done["ts_offset"], done["error"], alt=alt, local_kind=kind)
 
 
@@ -213,6 +221,9 @@ def local_readings(norm: Normalized) -> dict[str, pl.Series]:
     return {ALT_COLUMN: norm.alt.alias(ALT_COLUMN), KIND_COLUMN: norm.local_kind.alias(KIND_COLUMN)}
 
 
+_CONTEXT = ("ts_raw", "ts_offset", "attrs")  # what a flag or a reason quotes
+
+
 @dataclass
 class LocalOrder:
     """Chooses between the two readings of repeated/skipped local times by file order (as lnav does).
@@ -235,37 +246,50 @@ class LocalOrder:
         if not flagged.any():
             self._remember(events)
             return events.drop(ALT_COLUMN, KIND_COLUMN), undecided
-        ts = events.get_column("ts").to_list()
-        alt = events.get_column(ALT_COLUMN).to_list()
-        kinds = events.get_column(KIND_COLUMN).to_list()
-        attrs = events.get_column("attrs").to_list() if "attrs" in events.columns else [None] * events.height
-        raw = events.get_column("ts_raw").to_list() if "ts_raw" in events.columns else [None] * events.height
-        zone = events.get_column("ts_offset").to_list() if "ts_offset" in events.columns else [None] * events.height
+        # Python only for the flagged rows (a DST night's worth) and the row before each.
+        idx = flagged.arg_true().to_list()
+        ts_col = events.get_column("ts")
+        picked = events.select(
+            pl.col("ts").gather(idx),
+            pl.col(ALT_COLUMN).gather(idx),
+            pl.col(KIND_COLUMN).gather(idx),
+            *[pl.col(c).gather(idx) if c in events.columns else pl.lit(None).alias(c) for c in _CONTEXT],
+        )
+        before = {i - 1: ts_col[i - 1] for i in idx if i > 0}
+        flagged_at = set(idx)
+        resolved: dict[int, datetime] = {}
         bad: list[int] = []
         reasons: list[str] = []
+        attrs_out: list[str | None] = []
         prev = self.prev
-        for i in range(events.height):
-            if kinds[i] is None:
-                prev = ts[i]
-                continue
-            readings = (ts[i], alt[i])
+        for k, row in enumerate(picked.iter_rows(named=True)):  # in file order
+            i = idx[k]
+            if i > 0 and (i - 1) in resolved:
+                prev = resolved[i - 1]
+            elif i > 0 and (i - 1) not in flagged_at:
+                prev = before[i - 1]
+            # else: the record above was flagged and quarantined; the one before it still stands
+            readings = (row["ts"], row[ALT_COLUMN])
             floor = None if prev is None else prev - ORDER_TOLERANCE
-            pick = next((k for k, r in enumerate(readings) if floor is None or r >= floor), None)
+            pick = next((n for n, r in enumerate(readings) if floor is None or r >= floor), None)
             if pick is None:
                 bad.append(i)
                 reasons.append(
-                    f"{kinds[i]} local time '{raw[i]}' in {zone[i]}: neither reading ({_iso(readings[0])} or "
-                    f"{_iso(readings[1])}) keeps the file's order after the record before it ({_iso(prev)}); "
-                    "file order cannot decide"
+                    f"{row[KIND_COLUMN]} local time '{row['ts_raw']}' in {row['ts_offset']}: neither reading "
+                    f"({_iso(readings[0])} or {_iso(readings[1])}) keeps the file's order after the record before "
+                    f"it ({_iso(prev)}); file order cannot decide"
                 )
+                attrs_out.append(row["attrs"])
                 continue
-            ts[i] = readings[pick]
-            attrs[i] = _with_flag(attrs[i], _FLAGS[(kinds[i], pick)])
-            prev = ts[i]
-        self.prev = prev
-        out = events.with_columns(
-            pl.Series("ts", ts, dtype=pl.Datetime("us", "UTC")), pl.Series("attrs", attrs, dtype=pl.String)
-        )
+            resolved[i] = readings[pick]
+            prev = resolved[i]
+            attrs_out.append(_with_flag(row["attrs"], _FLAGS[(row[KIND_COLUMN], pick)]))
+        last = events.height - 1
+        self.prev = resolved.get(last, prev) if flagged[last] else ts_col[last]
+        new_ts = ts_col.scatter(list(resolved), pl.Series(list(resolved.values()), dtype=pl.Datetime("us", "UTC")))
+        out = events.with_columns(new_ts.alias("ts"))
+        if "attrs" in events.columns:
+            out = out.with_columns(out.get_column("attrs").scatter(idx, pl.Series(attrs_out, dtype=pl.String)))
         if bad:
             mask = pl.Series([False] * events.height).scatter(bad, True)
             undecided = out.filter(mask).select("line_no", "byte_offset", pl.Series("reason", reasons, dtype=pl.String))

@@ -124,13 +124,16 @@ _SD_ELEMENT: Final[str] = r'\[[^\s\]"=]+(?:\s+' + _SD_PARAM + r")*\s*\]"
 _ISO_TS: Final[str] = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:?[0-9]{2})?"
 )
-# RFC 5424, also as files hold it without <PRI> and VERSION (rsyslog's RSYSLOG_FileFormat on a 5424 relay):
-# then the timestamp must be RFC 3339 with its offset and APP-NAME must not end with ':', or an RFC 3164
-# line with an ISO timestamp ("TS host tag: a b - msg") would read as one.
 _RFC5424_RE: Final[str] = (
-    r"^(?P<f_head>(?:(?:<(?P<f_pri>[0-9]{1,3})>)?(?P<f_version>[1-9][0-9]?) (?P<f_ts>\S+) (?P<f_host>\S+) "
-    r"(?P<f_app>\S+)|(?P<f_ts2>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
-    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})) (?P<f_host2>\S+) (?P<f_app2>\S*[^\s:])) "
+    r"^(?P<f_head>(?:<(?P<f_pri>[0-9]{1,3})>)?(?P<f_version>[1-9][0-9]?) (?P<f_ts>\S+) (?P<f_host>\S+) "
+    r"(?P<f_app>\S+) (?P<f_procid>\S+) (?P<f_msgid>\S+) (?P<f_sd>-|(?:" + _SD_ELEMENT + r")+))(?: |$)"
+)
+# RFC 5424 as files hold it without <PRI> and VERSION (rsyslog's RSYSLOG_FileFormat on a 5424 relay). Tried
+# only on lines with an ISO timestamp. The timestamp must carry its offset and APP-NAME must not end with
+# ':', or an RFC 3164 line with an ISO timestamp ("TS host tag: a b - msg") would read as one.
+_RFC5424_BARE_RE: Final[str] = (
+    r"^(?P<f_head>(?P<f_ts>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})) (?P<f_host>\S+) (?P<f_app>\S*[^\s:]) "
     r"(?P<f_procid>\S+) (?P<f_msgid>\S+) (?P<f_sd>-|(?:" + _SD_ELEMENT + r")+))(?: |$)"
 )
 _ISO_RE: Final[str] = r"^(?P<i_head>(?:<(?P<i_pri>[0-9]{1,3})>)?(?P<i_ts>" + _ISO_TS + r"))(?:[ \t]|$)"
@@ -273,7 +276,7 @@ class SyslogParser:
         df = self._with_continuations(df)
         df = _with_fields(df)
         df = self._with_years(df)
-        df = df.with_columns(_header_reason().alias("reason"))
+        df = _with_locale_reasons(df.with_columns(_header_reason().alias("reason")))
         df = self._with_timestamps(df)
         events = df.filter(pl.col("reason").is_null())
         quarantine = quarantine_rows(df.filter(pl.col("reason").is_not_null()), pl.col("reason"))
@@ -387,11 +390,7 @@ def _extract(batch: pl.DataFrame) -> pl.DataFrame:
         text.str.extract_groups(_ISO_RE).alias("i"),
         text.str.extract_groups(_BSD_RE).alias("b"),
     ).unnest("f", "i", "b")
-    df = df.with_columns(  # the PRI- and VERSION-less RFC 5424 branch captures under its own names
-        pl.coalesce("f_ts", "f_ts2").alias("f_ts"),
-        pl.coalesce("f_host", "f_host2").alias("f_host"),
-        pl.coalesce("f_app", "f_app2").alias("f_app"),
-    ).drop("f_ts2", "f_host2", "f_app2")
+    df = _with_bare_rfc5424(df)
     df = df.with_columns(
         _after(text, pl.col("f_head"), 1).alias("f_msg"),
         _after(text, pl.col("i_head")).str.strip_chars_start(" \t").alias("i_rest"),
@@ -415,6 +414,19 @@ def _extract(batch: pl.DataFrame) -> pl.DataFrame:
         .otherwise(None)
         .alias("syntax_kind"),
     )
+
+
+def _with_bare_rfc5424(df: pl.DataFrame) -> pl.DataFrame:
+    """Fill the f_ columns of ISO-timestamped lines that are RFC 5424 without <PRI> and VERSION (only
+    those lines are tried: most files have none, and a third regex over every line costs)."""
+    candidates = df.filter(pl.col("f_head").is_null() & pl.col("i_ts").is_not_null())
+    if candidates.height == 0:
+        return df
+    bare = candidates.select("line_no", pl.col("text").str.extract_groups(_RFC5424_BARE_RE).alias("f")).unnest("f")
+    bare = bare.filter(pl.col("f_head").is_not_null())
+    if bare.height == 0:
+        return df
+    return df.update(bare, on="line_no", how="left")
 
 
 def _after(text: pl.Expr, head: pl.Expr, skip: int | pl.Expr = 0) -> pl.Expr:
@@ -537,6 +549,19 @@ def _with_fields(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _with_locale_reasons(df: pl.DataFrame) -> pl.DataFrame:
+    """Say so when a refused line's month is a word of another locale (checked on refused lines only)."""
+    refused = df.filter(pl.col("reason").is_not_null() & pl.col("is_header"))
+    if refused.height == 0:
+        return df
+    word = pl.col("text").str.extract(r"^(?:<[0-9]{1,3}>)?(\p{L}{3,9}\.?) {1,2}[0-9]", 1)
+    start_ts = pl.col("text").str.extract(r"^(?:<[0-9]{1,3}>)?(\S+(?: +\S+){0,2})", 1)
+    foreign = refused.filter(pl.col("text").str.contains(_LOCALE_START) & _foreign_month(word)).select(
+        "line_no", pl.format(LOCALE_REASON, start_ts, word).alias("reason")
+    )
+    return df.update(foreign, on="line_no", how="left") if foreign.height else df
+
+
 def _header_reason() -> pl.Expr:
     """Why a line is not an event, for everything decidable before the timestamp is converted."""
     text = pl.col("text")
@@ -544,7 +569,6 @@ def _header_reason() -> pl.Expr:
     leap = (pl.col("b_year_used") % 4 == 0) & ((pl.col("b_year_used") % 100 != 0) | (pl.col("b_year_used") % 400 == 0))
     feb29 = (pl.col("b_month") == 2) & (pl.col("b_day_num") == 29)
     start_ts = text.str.extract(r"^(?:<[0-9]{1,3}>)?(\S+(?: +\S+){0,2})", 1)
-    month_word = text.str.extract(r"^(?:<[0-9]{1,3}>)?(\p{L}{3,9}\.?)", 1)
     return (
         pl.when(~pl.col("is_header") & pl.col("record_line").is_not_null())
         .then(pl.format("continuation line of the record at line {} (no syslog header)", pl.col("record_line")))
@@ -562,16 +586,12 @@ def _header_reason() -> pl.Expr:
         .then(pl.lit("malformed RFC 5424 structured data"))
         .when(~parsed & text.str.contains(_RFC5424_START))
         .then(pl.lit("malformed RFC 5424 header (want <PRI>VERSION TIMESTAMP HOST APP PROCID MSGID SD [MSG])"))
-        .when(~parsed & text.str.contains(_LOCALE_START) & _foreign_month(month_word))
-        .then(pl.format(LOCALE_REASON, start_ts, month_word))
         .when(~parsed & (text.str.contains(_BSD_START) | text.str.contains(_ISO_START)))
         .then(pl.format("unparseable timestamp '{}'", start_ts))
         .when(~parsed)
         .then(pl.lit("no RFC 3164 or RFC 5424 timestamp after the <PRI>"))
         .when(pl.col("pri") > 191)
         .then(pl.format("invalid PRI <{}> (must be 0..191)", pl.col("pri")))
-        .when((pl.col("syntax_kind") == "bsd") & pl.col("b_month").is_null() & _foreign_month(pl.col("b_mon")))
-        .then(pl.format(LOCALE_REASON, pl.col("ts_raw"), pl.col("b_mon")))
         .when((pl.col("syntax_kind") == "bsd") & (pl.col("b_month").is_null() | (pl.col("b_day_num") < 1)))
         .then(pl.format("unparseable timestamp '{}'", pl.col("ts_raw")))
         .when((pl.col("syntax_kind") == "rfc5424") & (pl.col("ts_raw") == "-"))
