@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 
+from forensics.addresses import register_client_ip
 from forensics.errors import ForensicsError, UsageError
 from forensics.limits import apply_limits
 from forensics.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
@@ -86,6 +87,9 @@ max_clock_skew = "5m"     # the window is padded by the measured skew between so
 # logistics_print = ["print_service"]       # waybill printing
 # security_monitor = ["sec_monitor"]        # per-node heartbeats, DLP alerts
 # absent = ["open_api"]                     # a role this platform does not have (stated in the exhibit scope)
+
+# [addresses]             # ip is always the connecting peer; list proxies whose X-Forwarded-For you trust
+# trusted_proxies = []    # e.g. ["10.0.0.0/8"]: packs may then use client_ip(ip, forwarded_for)
 """
 
 
@@ -168,6 +172,7 @@ class Case:
                 f"{self.root}: the stored events cannot be read ({exc}); run forensics verify"
             ) from exc
         _load_inputs_and_runs(con, self, manifest)
+        register_client_ip(con, lambda: self.config)  # client_ip(ip, forwarded_for): [addresses] trusted_proxies
         # DuckDB allows its spill folder (<cwd>/.tmp) by default: point it inside the case instead.
         con.execute("SET temp_directory = $dir", {"dir": str((self.root / ".tmp").resolve())})
         con.execute("SET allowed_paths = $files", {"files": [str(p) for p in [*events, *quarantine]]})

@@ -20,10 +20,11 @@ import click
 
 from forensics import __version__
 from forensics.errors import ForensicsError, UsageError
+from forensics.formats import format_names
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-FORMAT_CHOICES = ["auto", "nginx", "apache", "jsonl", "json", "csv", "tsv", "syslog", "cloudtrail", "w3c"]
+FORMAT_CHOICES = ["auto", *format_names()]  # the registry is the one list of formats
 
 
 def _friendly(func: F) -> F:
@@ -163,7 +164,13 @@ def init(case: Path) -> None:
 @click.option("--log-format", help="nginx log_format / Apache LogFormat string, or a preset (combined, common, ...).")
 @click.option("--mapping", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Mapping file (TOML).")
 @click.option("--tz", help="Zone the source wrote zone-less timestamps in (IANA name, e.g. Asia/Shanghai).")
-@click.option("--encoding", type=click.Choice(["auto", "utf-8", "gb18030"]), default="auto", show_default=True)
+@click.option(
+    "--encoding",
+    default="auto",
+    show_default=True,
+    help="auto (UTF-8, or a legacy encoding only when unambiguous), or any codec name Python knows: "
+    "gb18030, big5, shift_jis, euc-kr, cp1252, ...",
+)
 @click.option("--year", type=int, help="Syslog RFC 3164: year of the file's last record (default: file mtime).")
 @click.option("--preserve", is_flag=True, help="Copy raw files into the case, content-addressed.")
 @click.option("--strict", is_flag=True, help="Exit 1 if any line was quarantined (or any file warned).")
@@ -236,6 +243,9 @@ def ingest(
             progress.stop()
     if report.notice:
         click.echo(f"note: {report.notice}", err=True)
+    for f in report.files:
+        if f.detection:
+            click.echo(f"{f.path}: {f.detection}", err=True)
     if as_json:
         _print_json(report.to_json())
     else:

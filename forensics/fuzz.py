@@ -1168,9 +1168,13 @@ def _w3c_target(fmt: Format, mapping: Any, mapping_path: Path | None, label: str
 
 
 def _generic_target(fmt: Format, name: str, mapping: Any, mapping_path: Path | None, label: str, path: str) -> Target:
-    """A registered format this module has no generator for: hostile and mutated lines only (and --corpus)."""
-    base = FormatOptions(source="fuzz", path=path, mapping=mapping)
-    return Target(label, fmt, base, line_samples(None), name, None, mapping_path)
+    """Any other registered format: its own well-formed lines when it offers them (``generated_lines()``,
+    written in ``zone_for_generated``; e.g. the error logs), plus hostile and mutated lines (and --corpus)."""
+    tz = getattr(fmt, "zone_for_generated", None)
+    base = FormatOptions(source="fuzz", path=path, mapping=mapping, tz=ZoneInfo(tz) if tz else None)
+    generate = getattr(fmt, "generated_lines", None)
+    valid = generate().map(lambda g: _drop_mapped(g, mapping)) if generate else None
+    return Target(label, fmt, base, line_samples(valid), name, None, mapping_path, tz)
 
 
 def _syslog_target(fmt: Format, mapping: Any, mapping_path: Path | None, label: str, path: str) -> Target:

@@ -30,15 +30,16 @@ import polars as pl
 from forensics.case import Case, case_lock, refresh_catalog, run_staging
 from forensics.duplicates import add_content, content_sha256, known_contents
 from forensics.errors import ForensicsError, UsageError
-from forensics.formats import SNIFF_ORDER, get_format
+from forensics.formats import format_names, get_format
 from forensics.formats.base import Format, FormatOptions, ParseError, ParseResult
+from forensics.formats.detect import Detection, detect
 from forensics.quarantine_report import DEFAULT_MAX_QUARANTINE_RATIO, quarantine_warning, top_reasons
 from forensics.reader import (
     BLOCK_SIZE,
-    ENCODINGS,
     MAX_LINE_BYTES,
     LineBlock,
     ReadStats,
+    check_encoding,
     detect_compression,
     iter_line_blocks,
     read_document,
@@ -57,6 +58,7 @@ from forensics.seal import (
     write_manifest,
 )
 from forensics.store import Stager, conform_events
+from forensics.timeparse import LocalOrder
 
 NEEDS_MAPPING = frozenset({"jsonl", "json", "csv", "tsv"})  # field names differ per platform: no default
 SOURCE_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -96,6 +98,8 @@ class FileReport:
     skipped_duplicate: bool = False
     warnings: list[str] = field(default_factory=list)  # e.g. most lines quarantined: wrong format?
     duplicate_of: dict[str, str] | None = None  # the earlier input (path, sha256) with the same (decompressed) content
+    log_format: str | None = None  # the access-log format string or preset the file was read with
+    detection: str | None = None  # --format auto: what was chosen and why (one sentence)
 
 
 @dataclass
@@ -127,7 +131,7 @@ class IngestReport:
         files = [
             {k: getattr(f, k) for k in keys}
             | {"structural": f.structural, "skipped_duplicate": f.skipped_duplicate, "duplicate_of": f.duplicate_of}
-            | {"warnings": f.warnings}
+            | {"warnings": f.warnings, "log_format": f.log_format, "detection": f.detection}
             for f in self.files
         ]
         return {"case": self.case, "files": files, "events": self.events, "quarantined": self.quarantined}
@@ -406,8 +410,7 @@ def ingest_file(
     decompressed stream, `contents`): ingesting it again would count every event twice.
     generations: how often each SHA-256 was ingested before (a retracted input ingested again is
     generation 2, its Parquet files get new names so the retracted ones stay as sealed)."""
-    if options.encoding not in ENCODINGS:
-        raise UsageError(f"unknown encoding {options.encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    check_encoding(options.encoding)  # a usage error before anything is read
     require_regular_file(path)  # a device or FIFO would hang the hash pass forever
     try:
         pre_sha256 = sha256_file(path)  # first pass: identity (and duplicate detection) before any parsing
@@ -447,16 +450,18 @@ def ingest_file(
             ),
             None,
         )
-    fmt = _resolve_format(path, options, mapping)
+    resolved = _resolve_format(path, options, mapping)
+    fmt = resolved.format
     if mapping is None and fmt.name in NEEDS_MAPPING:  # the user's options are incomplete: a usage error
         raise UsageError(f"{path}: format {fmt.name} needs --mapping FILE (see mappings/ for examples)")
     fmt_opts = FormatOptions(
         source=source,
         path=str(path),
-        log_format=options.log_format,
+        log_format=resolved.log_format,
         mapping=mapping,
         tz=_zone(options.tz, mapping),
-        year_hint=options.year or datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).year,
+        year_hint=options.year or _year_limit(path).year,
+        year_limit=None if options.year else _year_limit(path),
     )
     try:
         parser = fmt.parser(fmt_opts)
@@ -469,6 +474,9 @@ def ingest_file(
         if stats.raw.sha256 != pre_sha256:
             raise ForensicsError(f"{path}: file changed while it was being ingested (SHA-256 differs); try again")
         entry = _input_entry(path, source, fmt.name, options, mapping, stats, counts, merkle)
+        entry["log_format"] = resolved.log_format
+        if resolved.detection is not None:
+            entry["format_detection"] = resolved.detection.to_json()
         entry["structural_sample"] = structural
         entry["year_hint"] = fmt_opts.year_hint  # what a re-parse (verify --reparse) must use again
         if generation > 1:
@@ -495,6 +503,8 @@ def ingest_file(
         structural=counts["structural"],
         records=counts["records"],
         warnings=list(entry["warnings"]),
+        log_format=resolved.log_format,
+        detection=resolved.detection.describe() if resolved.detection else None,
     )
     return report, _Stored(entry, stager)
 
@@ -524,10 +534,11 @@ def _run_parser(
     merkle = MerkleBuilder()
     total = path.stat().st_size
     structural_rows: list[dict[str, Any]] = []
+    order = LocalOrder()  # repeated/skipped local times are placed by file order (timeparse)
     if fmt.kind == "document":
         text = read_document(path, options.encoding, stats)
         result = _parse_safely(lambda: parser.parse_document(text), path)
-        _store_result(result, None, stager, sha, source, path, counts, merkle, structural_rows)
+        _store_result(result, None, stager, sha, source, path, counts, merkle, structural_rows, order, text)
         counts["records"] = counts["events"] + counts["quarantined"]
     else:
         _prescan(parser, path, options)
@@ -535,7 +546,7 @@ def _run_parser(
         def store(block: LineBlock, result: ParseResult | None) -> None:
             _store_quarantine(block.undecodable, stager, sha, source, path, counts)
             if result is not None:
-                _store_result(result, block.good, stager, sha, source, path, counts, merkle, structural_rows)
+                _store_result(result, block.good, stager, sha, source, path, counts, merkle, structural_rows, order)
 
         # Two stages on two cores: while one thread digests and writes block N, this one reads,
         # splits and parses block N+1 (polars and hashlib release the GIL). Blocks are stored
@@ -596,6 +607,8 @@ def _store_result(
     counts: dict[str, int],
     merkle: MerkleBuilder,
     structural_rows: list[dict[str, Any]],
+    order: LocalOrder | None = None,
+    document: str | None = None,
 ) -> None:
     if batch is not None:
         _check_batch_accounting(result, batch, path)
@@ -603,6 +616,9 @@ def _store_result(
     events = (
         result.events.sort(["line_no", "byte_offset"], maintain_order=True) if result.events.height else result.events
     )
+    events, undecided = (order or LocalOrder()).resolve(events)
+    if undecided.height:
+        _store_quarantine(_undecided_rows(undecided, batch, document), stager, sha, source, path, counts)
     if events.height:
         if events.get_column("ts").null_count():
             raise ForensicsError(f"{path}: parser returned events without a timestamp (bug; report it)")
@@ -617,6 +633,21 @@ def _store_result(
         structural_rows.append(
             {"line_no": row["line_no"], "reason": row["reason"], "text": bytes(row["raw"]).decode("utf-8", "replace")}
         )
+
+
+def _undecided_rows(undecided: pl.DataFrame, batch: pl.DataFrame | None, document: str | None) -> pl.DataFrame:
+    """Quarantine rows (with the raw line) for records whose local time file order cannot place."""
+    if batch is not None:
+        raw = batch.select("line_no", "raw")
+    else:
+        lines = (document or "").split("\n")
+        wanted = undecided.get_column("line_no").unique().to_list()
+        raw = pl.DataFrame(
+            {"line_no": wanted, "raw": [lines[n - 1].encode("utf-8") if n <= len(lines) else b"" for n in wanted]},
+            schema={"line_no": pl.Int64, "raw": pl.Binary},
+        )
+    rows = undecided.join(raw, on="line_no", how="left", maintain_order="left")
+    return rows.select("line_no", "byte_offset", "raw", "reason")
 
 
 def _store_quarantine(
@@ -708,35 +739,52 @@ def _zone(tz: str | None, mapping: Any) -> ZoneInfo | None:
     return None
 
 
-def _resolve_format(path: Path, options: IngestOptions, mapping: Any) -> Format:
+@dataclass(frozen=True)
+class _Resolved:
+    """The format an input is read with, the format string (access logs), and for --format auto why."""
+
+    format: Format
+    log_format: str | None
+    detection: Detection | None = None
+
+
+def _year_limit(path: Path) -> datetime:
+    """The latest instant a year-less record of this file can denote: its mtime, or now if that is earlier."""
+    return min(datetime.fromtimestamp(path.stat().st_mtime, tz=UTC), datetime.now(tz=UTC))
+
+
+def _resolve_format(path: Path, options: IngestOptions, mapping: Any) -> _Resolved:
     if options.format != "auto":
-        return get_format(options.format)
+        return _Resolved(get_format(options.format), options.log_format)
     if mapping is not None:
-        return get_format(mapping.format)
-    sample = _sample_lines(path)
+        return _Resolved(get_format(mapping.format), options.log_format)
+    sample = _sample_lines(path, options.encoding)
     if not sample:
-        return EMPTY_FORMAT  # empty or blank-only: nothing to parse, every line is accounted as blank
-    best, score = None, 0.0
-    for name in SNIFF_ORDER:
-        fmt = get_format(name)
-        s = fmt.sniff(sample)
-        if s > score:
-            best, score = fmt, s
-    if best is None or score < 0.5:
+        # empty or blank-only: nothing to parse, every line is accounted as blank
+        return _Resolved(EMPTY_FORMAT, options.log_format)
+    detection = detect(sample, options.log_format)
+    if detection.chosen is None:
         raise UsageError(
-            f"{path}: cannot tell the format from its first lines; pass --format (one of: nginx, apache, "
-            "syslog, w3c, jsonl, json, cloudtrail, csv, tsv) and for JSON/CSV a --mapping FILE"
+            f"{path}: cannot tell the format from its first lines: {detection.describe()}; pass --format "
+            f"(one of: {', '.join(format_names())}), for access logs --log-format, for JSON/CSV a --mapping FILE"
         )
-    return best
+    chosen = detection.chosen
+    return _Resolved(get_format(chosen.format), chosen.log_format, detection)
 
 
-def _sample_lines(path: Path, limit: int = 50) -> list[str]:
+def _sample_lines(path: Path, encoding: str = "auto", limit: int = 50) -> list[str]:
+    """The first non-blank lines, for --format auto. Leniently decoded: reading the file decides the
+    encoding for real (and refuses an ambiguous one); the format does not depend on a few bytes."""
     stats = ReadStats()
-    from forensics.reader import iter_blocks, sniff_encoding
+    from forensics.reader import EncodingUnknown, iter_blocks, sniff_encoding
 
     for block in iter_blocks(path, stats):
         head = block[: 1 << 16]
-        text = head.decode(sniff_encoding(head), errors="replace").lstrip("\ufeff")
+        try:
+            chosen = check_encoding(encoding) if encoding != "auto" else sniff_encoding(head)
+        except EncodingUnknown:
+            chosen = "utf-8"
+        text = head.decode(chosen, errors="replace").lstrip("\ufeff")
         return [ln.rstrip("\r") for ln in text.split("\n") if ln.strip()][:limit]
     return []
 

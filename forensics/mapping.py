@@ -43,13 +43,12 @@ from sqlglot.errors import TokenError
 from forensics.errors import UsageError
 from forensics.limits import DEFAULT_TIMEOUT, limit_config, statement_timeout
 from forensics.schema import ACTIONS, EVENT_SCHEMA, OUTCOMES
-from forensics.timeparse import Normalized, normalize
+from forensics.timeparse import ALT_COLUMN, KIND_COLUMN, Normalized, local_readings, normalize
 
 # Formats whose records only become events through a mapping; other formats (nginx, syslog)
 # may carry a mapping to give meaning to the fields their own parser extracts.
 STRUCTURED_FORMATS: Final[tuple[str, ...]] = ("jsonl", "json", "cloudtrail", "csv", "tsv")
 MAPPING_FORMATS: Final[tuple[str, ...]] = (*STRUCTURED_FORMATS, "nginx", "apache", "syslog", "w3c")
-ENCODINGS: Final[tuple[str, ...]] = ("utf-8", "gb18030", "auto")
 EPOCH_UNITS: Final[tuple[str, ...]] = ("s", "ms", "us")
 
 # Columns a mapping may define. The rest come from the timestamp section (ts, ts_raw,
@@ -323,9 +322,12 @@ def _zone(value: Any, where: str) -> ZoneInfo | None:
 def _encoding(value: Any, where: str) -> str:
     if value is None:
         return "auto"
-    if value not in ENCODINGS:
-        raise UsageError(f"{where}: encoding {value!r} is not supported{_suggest(str(value), ENCODINGS)}")
-    return str(value)
+    from forensics.reader import check_encoding  # any ASCII-safe codec Python knows, as on the command line
+
+    try:
+        return check_encoding(str(value))
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
 
 
 def _formats(value: Any, where: str) -> tuple[str, ...] | None:
@@ -585,13 +587,16 @@ def evaluate(mapping: Mapping, fields: pl.DataFrame, tz: ZoneInfo | None) -> Eva
     values, failures = _run_expressions(mapping, fields, exprs)
     values, bad = _check_vocabulary(values)
     norm = _normalize(mapping, values[_TS_TEXT], tz)
-    values = values.with_columns(ts=norm.ts, ts_offset=norm.ts_offset, ts_error=norm.error).rename({_TS_TEXT: "ts_raw"})
+    values = values.with_columns(
+        ts=norm.ts, ts_offset=norm.ts_offset, ts_error=norm.error, **local_readings(norm)
+    ).rename({_TS_TEXT: "ts_raw"})
     zoneless = values.filter(pl.col("ts_error") == "__no_zone__")
     ts_bad = values.filter(pl.col("ts_error").is_not_null() & (pl.col("ts_error") != "__no_zone__")).select(
         "line_no", reason=pl.col("ts_error")
     )
     good = values.filter(pl.col("ts_error").is_null()).drop("ts_error")
-    order = ["line_no", "ts", "ts_raw", "ts_offset", *[c for c in good.columns if c in mapping.columns]]
+    readings = [c for c in (ALT_COLUMN, KIND_COLUMN) if c in good.columns]  # DST: ingest places them by order
+    order = ["line_no", "ts", "ts_raw", "ts_offset", *readings, *[c for c in good.columns if c in mapping.columns]]
     return Evaluation(
         values=good.select(order),
         failures=pl.concat([failures, bad, ts_bad]).sort("line_no"),

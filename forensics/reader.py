@@ -9,6 +9,7 @@ bytes as given and the decompressed stream. Splitting and decoding are vectorize
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import hashlib
 import io
@@ -34,7 +35,7 @@ from forensics.errors import ForensicsError, UsageError
 BLOCK_SIZE = 16 << 20
 MAX_LINE_BYTES = 1 << 20  # default --max-line-bytes: a longer line is quarantined, never held whole
 MAX_DOCUMENT_BYTES = 2 << 30  # a JSON document is parsed whole; refuse anything larger
-ENCODINGS = ("auto", "utf-8", "gb18030")
+ENCODINGS = ("auto", "utf-8", "gb18030", "big5", "shift_jis", "euc-kr")  # examples: any codec name Python knows works
 UTF8_BOM = b"\xef\xbb\xbf"
 
 
@@ -321,14 +322,62 @@ def iter_bounded_blocks(path: Path, stats: ReadStats, max_line: int | None) -> I
         raise
 
 
+class EncodingUnknown(UsageError):
+    """--encoding auto cannot tell which legacy encoding the bytes are in (the message says what read them)."""
+
+
+def check_encoding(name: str) -> str:
+    """'auto', or the canonical name of a Python codec that keeps ASCII and newlines as single bytes
+    (lines are split on the byte 0x0A before decoding: UTF-16/32 would be cut mid-character)."""
+    if name == "auto":
+        return name
+    try:
+        codec = codecs.lookup(name)
+        ascii_safe = "a\n".encode(codec.name) == b"a\n" and codec.name not in ("utf-7", "utf_7")
+    except (LookupError, UnicodeError):
+        raise UsageError(
+            f"unknown encoding {name!r}; use auto or a codec name Python knows (utf-8, gb18030, big5, "
+            "shift_jis, euc-kr, cp1252, ...)"
+        ) from None
+    if not ascii_safe:
+        raise UsageError(
+            f"encoding {name!r} does not write ASCII and newlines as single bytes; convert the file "
+            "to UTF-8 first (e.g. iconv -f UTF-16 -t UTF-8)"
+        )
+    return "utf-8" if codec.name == "utf-8" else codec.name
+
+
+# Legacy CJK encodings that read the same bytes as different text: auto never picks one of them
+# unless the detector (charset-normalizer) prefers it clearly over every other family.
+_CJK_FAMILIES: dict[str, str] = {
+    "gb18030": "gb", "gbk": "gb", "gb2312": "gb", "hz": "gb",
+    "big5": "big5", "big5hkscs": "big5", "cp950": "big5",
+    "cp932": "ja", "shift_jis": "ja", "shift_jis_2004": "ja", "shift_jisx0213": "ja", "euc_jp": "ja",
+    "euc_jis_2004": "ja", "euc_jisx0213": "ja", "iso2022_jp": "ja",
+    "cp949": "ko", "euc_kr": "ko", "johab": "ko", "iso2022_kr": "ko",
+}  # fmt: skip
+_FAMILY_CODEC = {"gb": "gb18030"}  # read a family with its superset
+_CLEAR_MARGIN = 0.05  # mess ratio (charset-normalizer "chaos") by which the winner must beat other families
+_DETECT_BYTES = 1 << 18
+
+
+def _family(encoding: str) -> str:
+    return _CJK_FAMILIES.get(
+        encoding, "single-byte" if encoding.startswith(("cp", "iso8859", "latin", "mac")) else encoding
+    )
+
+
 def sniff_encoding(sample: bytes) -> str:
-    """auto: UTF-8 or GB18030, decided on the first block.
+    """auto, decided on the first block:
 
     - valid UTF-8 throughout: UTF-8;
-    - some lines are not UTF-8, the whole sample decodes as GB18030, and no line holds UTF-8
-      multibyte text (the rest is plain ASCII): GB18030, however few Chinese lines there are;
-    - otherwise UTF-8 with the few undecodable lines quarantined, as long as they are at most 1% of
-      the sample; beyond that GB18030 if it decodes the sample.
+    - UTF-8 text with at most 1% of lines that are not UTF-8: UTF-8 (those lines are quarantined);
+    - otherwise charset-normalizer reads the lines that are not UTF-8. Its choice is taken only when
+      it decodes the whole sample and no encoding of another family (GB vs Big5 vs Shift_JIS vs
+      EUC-KR...) reads it about as well: the same bytes are different characters in each, so a guess
+      would put wrong text in the record. Otherwise EncodingUnknown: the user passes --encoding.
+    - bytes that no legacy multibyte encoding reads (random bytes, a stray byte): UTF-8, the lines
+      quarantined as undecodable. Single-byte code pages are never chosen by auto (they read anything).
     """
     cut = sample.rfind(b"\n")
     body = sample[: cut + 1] if cut > 0 else sample
@@ -338,14 +387,37 @@ def sniff_encoding(sample: bytes) -> str:
     except UnicodeDecodeError:
         pass
     lines = body.split(b"\n")
-    bad = sum(1 for ln in lines if not _decodes(ln, "utf-8"))
-    gb18030 = _decodes(body, "gb18030")
+    bad = [ln for ln in lines if not _decodes(ln, "utf-8")]
     utf8_multibyte = any(not ln.isascii() and _decodes(ln, "utf-8") for ln in lines)
-    if gb18030 and not utf8_multibyte:
-        return "gb18030"
-    if bad <= max(1, len(lines) // 100) or not gb18030:
+    if utf8_multibyte and len(bad) <= max(1, len(lines) // 100):
         return "utf-8"
-    return "gb18030"
+    return _detect_legacy(body, bad)
+
+
+def _detect_legacy(body: bytes, bad: list[bytes]) -> str:
+    from charset_normalizer import from_bytes
+
+    # Only multibyte legacy encodings are candidates: a single-byte code page reads any bytes at all, so
+    # "it decodes" says nothing (pass --encoding cp1252 for such a file); stray bytes stay UTF-8 errors.
+    detected = from_bytes(b"\n".join(bad)[:_DETECT_BYTES])
+    matches = [m for m in detected if m.encoding in _CJK_FAMILIES and _decodes(body, m.encoding)]
+    if not matches:
+        return "utf-8"
+    best = min(matches, key=lambda m: m.chaos)
+    rivals = sorted(
+        {
+            m.encoding
+            for m in matches
+            if _family(m.encoding) != _family(best.encoding) and m.chaos <= best.chaos + _CLEAR_MARGIN
+        }
+    )
+    if rivals:
+        raise EncodingUnknown(
+            f"not UTF-8, and {best.encoding} reads it no better than {', '.join(rivals[:4])} (legacy encodings "
+            "that read the same bytes as different characters); pass --encoding (e.g. gb18030, big5, shift_jis, euc-kr)"
+        )
+    family = _family(best.encoding)
+    return _FAMILY_CODEC.get(family, best.encoding)
 
 
 def _decodes(data: bytes, encoding: str) -> bool:
@@ -456,7 +528,37 @@ def _decode(raw: pa.LargeBinaryArray, block: bytes, encoding: str) -> tuple[pl.S
         parts.pop()
     if len(parts) != n:  # cannot happen for GB18030 (0x0A is never a trail byte); guard anyway
         return _decode_per_line(raw, encoding)
-    return pl.Series("text", parts, dtype=pl.String), no_reason
+    text = pl.Series("text", parts, dtype=pl.String)
+    return text, _private_use_reasons(text, encoding)
+
+
+# Private-use code points: a legacy CJK decoder maps byte pairs it has no character for there (Big5
+# read as GB18030 gives U+E0CB and the like). Text logged on purpose in a legacy encoding has none.
+_PRIVATE_USE = r"[\x{E000}-\x{F8FF}\x{F0000}-\x{FFFFD}\x{100000}-\x{10FFFD}]"
+
+
+def _private_use_reasons(text: pl.Series, encoding: str) -> pl.Series:
+    """Per line: why a line decoded with a legacy encoding is not trusted (else null)."""
+    frame = pl.DataFrame({"t": text})
+    found = frame.select(
+        pl.col("t").str.find(_PRIVATE_USE).alias("at"), pl.col("t").str.extract(f"({_PRIVATE_USE})").alias("c")
+    )
+    if found.get_column("at").null_count() == len(found):
+        return pl.Series("bad", [None] * len(text), dtype=pl.String)
+    code = found.get_column("c").map_elements(lambda c: f"U+{ord(c):04X}", return_dtype=pl.String)
+    reason = pl.select(
+        pl.when(pl.lit(found.get_column("at")).is_not_null())
+        .then(
+            pl.format(
+                f"decoded as {encoding}, the line holds private-use code point {{}} at character {{}}: the bytes "
+                "are probably in another encoding; pass --encoding",
+                pl.lit(code),
+                pl.lit(found.get_column("at")) + 1,
+            )
+        )
+        .alias("bad")
+    )["bad"]
+    return reason
 
 
 def _decode_per_line(raw: pa.LargeBinaryArray, encoding: str) -> tuple[pl.Series, pl.Series]:
@@ -465,7 +567,7 @@ def _decode_per_line(raw: pa.LargeBinaryArray, encoding: str) -> tuple[pl.Series
     for value in raw.to_pylist():
         try:
             texts.append(value.decode(encoding))
-            reasons.append(None)
+            reasons.append(None if encoding == "utf-8" else _private_use_reasons(pl.Series([texts[-1]]), encoding)[0])
         except UnicodeDecodeError as exc:
             texts.append(None)
             bad = value[exc.start : exc.start + 4].hex(" ")
@@ -501,8 +603,7 @@ def _cap_lines(lb: LineBlock, max_line: int) -> LineBlock:
 def iter_line_blocks(
     path: Path, encoding: str, stats: ReadStats, max_line: int = MAX_LINE_BYTES
 ) -> Iterator[LineBlock]:
-    if encoding not in ENCODINGS:
-        raise UsageError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    encoding = check_encoding(encoding)
     line_no = 1
     offset = 0
     chosen: str | None = None if encoding == "auto" else encoding
@@ -514,7 +615,7 @@ def iter_line_blocks(
             stats.lines += 1
             continue
         if chosen is None:
-            chosen = sniff_encoding(block[3:] if block.startswith(UTF8_BOM) else block)
+            chosen = _sniff_for(path, block[3:] if block.startswith(UTF8_BOM) else block)
         stats.encoding = chosen
         lb = _cap_lines(split_block(block, line_no, offset, chosen, stats), max_line)
         count = lb.good.height + lb.blank + lb.undecodable.height
@@ -522,6 +623,13 @@ def iter_line_blocks(
         offset += len(block)
         stats.lines += count
         yield lb
+
+
+def _sniff_for(path: Path, sample: bytes) -> str:
+    try:
+        return sniff_encoding(sample)
+    except EncodingUnknown as exc:
+        raise EncodingUnknown(f"{path}: cannot tell the encoding: {exc}") from None
 
 
 def read_document(path: Path, encoding: str, stats: ReadStats) -> str:
@@ -541,7 +649,8 @@ def read_document(path: Path, encoding: str, stats: ReadStats) -> str:
     # The BOM stays in the text (as U+FEFF): parsers skip it, and byte offsets they compute
     # over the text then match the file.
     stats.bom = data.startswith(UTF8_BOM)
-    chosen = sniff_encoding(data[3 if stats.bom else 0 : 1 << 20]) if encoding == "auto" else encoding
+    encoding = check_encoding(encoding)
+    chosen = _sniff_for(path, data[3 if stats.bom else 0 : 1 << 20]) if encoding == "auto" else encoding
     stats.encoding = chosen
     try:
         return data.decode(chosen)

@@ -13,14 +13,11 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forensics.errors import ForensicsError
+from forensics.errors import ForensicsError, UsageError
 
 if TYPE_CHECKING:
     from forensics.case import Case
     from forensics.custody import Problem
-
-ENCODINGS = {"auto", "utf-8", "gb18030"}
-
 
 def verify_reparse(
     case: Case, manifest: dict[str, Any], roots: dict[tuple[str, int], tuple[str, int]], problems: list[Problem]
@@ -72,7 +69,7 @@ def reparse_input(case: Case, item: dict[str, Any]) -> tuple[str, int]:
         log_format=item.get("log_format"),
         mapping=mapping,
         tz=item.get("tz"),
-        encoding=encoding if encoding in ENCODINGS else "auto",
+        encoding=_known_encoding(encoding),
         year=item.get("year_hint"),
     )
     raw = case.root / str(item["preserved_copy"])
@@ -83,3 +80,13 @@ def reparse_input(case: Case, item: dict[str, Any]) -> tuple[str, int]:
             raise ForensicsError("the re-parse produced nothing (bug; report it)")
         stored.stager.discard()
         return str(stored.entry["merkle_root"]), int(stored.entry["events"])
+
+
+def _known_encoding(name: str) -> str:
+    """The encoding the input was read with, as recorded; an unreadable record falls back to auto."""
+    from forensics.reader import check_encoding
+
+    try:
+        return check_encoding(name)
+    except UsageError:
+        return "auto"

@@ -80,7 +80,10 @@ EVENT_FIELDS: Final[list[pa.Field]] = [
     pa.field("masked", pa.bool_()),
     pa.field("record_count", pa.int64()),
     pa.field("export_scope", pa.string()),
-    pa.field("ip", pa.string()),
+    pa.field("ip", pa.string()),  # the connecting peer ($remote_addr, %a/%h, c-ip): never a header's value
+    # X-Forwarded-For as written, split into its hops (client first). Any client can send this header:
+    # it names the client only through a proxy the case trusts (case.toml trusted_proxies, addresses.py).
+    pa.field("forwarded_for", pa.list_(pa.string())),
     pa.field("user_agent", pa.string()),
     pa.field("session_id", pa.string()),
     pa.field("request_id", pa.string()),

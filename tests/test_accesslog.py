@@ -297,14 +297,16 @@ def test_request_line_derivation(
     assert event(result, 1)["url_path"] == path
 
 
-def test_x_forwarded_for_chain_gives_the_first_address() -> None:
+def test_x_forwarded_for_chain_goes_to_forwarded_for_not_ip() -> None:
+    """Issue 15.5: ip is the connecting peer; the header (any client can write it) is kept hop by hop."""
     lines = [
         '10.0.0.5 - - [07/Dec/2016:11:05:07 +0100] "GET / HTTP/1.1" 200 1 "-" "ua" "198.51.100.9, 10.0.0.1"',
         '10.0.0.5 - - [07/Dec/2016:11:05:07 +0100] "GET / HTTP/1.1" 200 1 "-" "ua" "-"',
         '10.0.0.5 - - [07/Dec/2016:11:05:07 +0100] "GET / HTTP/1.1" 200 1 "-" "ua" "2001:db8::1"',
     ]
     result = parse(NGINX, lines, "main")
-    assert result.events["ip"].to_list() == ["198.51.100.9", "10.0.0.5", "2001:db8::1"]
+    assert result.events["ip"].to_list() == ["10.0.0.5", "10.0.0.5", "10.0.0.5"]
+    assert result.events["forwarded_for"].to_list() == [["198.51.100.9", "10.0.0.1"], None, ["2001:db8::1"]]
     assert attrs(result, 1)["http_x_forwarded_for"] == "198.51.100.9, 10.0.0.1"  # the whole chain is kept
 
 
@@ -822,7 +824,10 @@ def test_elastic_beats_nginx_expected_cases() -> None:
         ]
         addresses = [x.strip() for text in chain for x in text.split(",")]
         assert list(dict.fromkeys(addresses)) == want["nginx.access.remote_ip_list"]
-        assert ev["ip"] == want["nginx.access.remote_ip_list"][0]
+        # issue 15.5: ip is the connecting peer (the last address nginx saw), the rest is the client's claim
+        assert ev["ip"] == want["nginx.access.remote_ip_list"][-1] or ev["ip"] == a.get("remote_addr")
+        hops = ev["forwarded_for"] or []
+        assert [*hops, ev["ip"]][0] == want["nginx.access.remote_ip_list"][0]
 
 
 def test_elastic_beats_nginx_logs_with_vhost_prefix() -> None:
@@ -836,7 +841,8 @@ def test_elastic_beats_nginx_logs_with_vhost_prefix() -> None:
     # and $remote_addr apart ("$http_x_forwarded_for" quoted on 5, bare on 6)
     assert set(reasons(result)) == {2, 5, 6, 9, 10}
     bare_chain = parse(NGINX, batch, "$host $http_x_forwarded_for " + accesslog.PRESETS["nginx"]["combined"])
-    assert event(bare_chain, 6)["ip"] == "2a02:cf40:10ff:f00f:0000:0000:0:8000"
+    assert event(bare_chain, 6)["ip"] == "10.2.2.121"  # the peer, not the header (issue 15.5)
+    assert event(bare_chain, 6)["forwarded_for"][0] == "2a02:cf40:10ff:f00f:0000:0000:0:8000"
     assert attrs(bare_chain, 6)["remote_addr"] == "10.2.2.121"
     assert attrs(result, 8)["proxy_add_x_forwarded_for"] == "unix:"
     assert attrs(result, 8)["request"] == "hello" and attrs(result, 8)["request_method"] is None
@@ -911,7 +917,8 @@ def test_lars_apache_examples() -> None:
     hosts = file_batch("lars/test_apache.MULTIPLE_REMOTE_HOSTS.log")
     assert parse(APACHE, hosts).quarantine.height == 1
     xff = parse(APACHE, hosts, '%{X-Forwarded-For}i %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"')
-    assert event(xff, 1)["ip"] == "172.16.102.33"
+    assert event(xff, 1)["ip"] is None  # no peer field in this format: a header is never the ip (issue 15.5)
+    assert event(xff, 1)["forwarded_for"][0] == "172.16.102.33"
 
 
 def test_lars_time_cases() -> None:

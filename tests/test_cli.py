@@ -49,6 +49,8 @@ def test_ingest_json_contract_and_accounting(apache_case: Path, tmp_path: Path) 
         "skipped_duplicate",
         "duplicate_of",
         "warnings",
+        "log_format",  # the format string read with (issue 15: auto says which it chose)
+        "detection",
     }
     assert f["skipped_duplicate"] is True  # second ingest of the same bytes
 

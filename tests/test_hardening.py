@@ -55,11 +55,14 @@ def test_a_failure_later_in_the_list_leaves_a_consistent_case(case: Case, tmp_pa
     assert verify_case(case).ok
 
 
-def test_gb18030_with_few_chinese_lines_is_detected(case: Case, tmp_path: Path) -> None:
+def test_gb18030_with_few_chinese_lines_needs_its_name(case: Case, tmp_path: Path) -> None:
+    """Two Chinese characters are as good Big5 or Shift_JIS: auto refuses rather than guess (issue 15.6)."""
     lines = [nginx_line(i) for i in range(300)] + [nginx_line(1, "/o/10?x=中文").decode().encode("gb18030")]
     path = tmp_path / "gb.log"
     path.write_bytes(b"".join(lines))
-    report = ingest_paths(case, [path], IngestOptions(format="nginx"))
+    with pytest.raises(UsageError, match="pass --encoding"):
+        ingest_paths(case, [path], IngestOptions(format="nginx"))
+    report = ingest_paths(case, [path], IngestOptions(format="nginx", encoding="gb18030"))
     assert (report.files[0].events, report.files[0].quarantined) == (301, 0)
     assert case.manifest()["inputs"][0]["encoding"] == "gb18030"
 

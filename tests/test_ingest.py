@@ -94,10 +94,13 @@ def test_compressed_inputs_read_transparently(
     assert entry["bytes"] == path.stat().st_size
 
 
-def test_gb18030_is_detected_and_decoded(case: Case, tiny_format: str, tmp_path: Path) -> None:
+def test_gb18030_is_decoded_when_named(case: Case, tiny_format: str, tmp_path: Path) -> None:
+    """Four Chinese characters read as well in Big5, EUC-KR or Shift_JIS: auto refuses to guess (issue 15.6)."""
     text = "2024-03-01T10:00:00Z 张三 order.view\n2024-03-01T10:00:01Z 李四 order.view\n"
     path = _write(tmp_path, "gb.log", text.encode("gb18030"))
-    report = ingest_paths(case, [path], IngestOptions(format=tiny_format, source="app"))
+    with pytest.raises(UsageError, match="cannot tell the encoding"):
+        ingest_paths(case, [path], IngestOptions(format=tiny_format, source="app"))
+    report = ingest_paths(case, [path], IngestOptions(format=tiny_format, source="app", encoding="gb18030"))
     assert report.files[0].events == 2
     _, rows = case.query_readonly("SELECT actor_id FROM events ORDER BY line_no")
     assert [r[0] for r in rows] == ["张三", "李四"]

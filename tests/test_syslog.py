@@ -24,9 +24,8 @@ from forensics.formats.syslog import (
     SEVERITIES,
     SYSLOG,
     SyslogParser,
-    render_rfc3164,
-    render_rfc5424,
 )
+from forensics.formats.syslog_render import render_rfc3164, render_rfc5424
 
 DATA = Path(__file__).parent / "data"
 UTC_ZONE = ZoneInfo("UTC")
@@ -252,9 +251,12 @@ def test_rfc3164_zone_is_applied_and_recorded() -> None:
     assert row["ts_offset"] == "Asia/Shanghai"
 
 
-def test_dst_gap_is_quarantined() -> None:
-    got = reasons(parse(["Mar 31 02:30:00 host tag: x"], tz=ZoneInfo("Europe/Berlin"), year=2024))
-    assert "does not exist in Europe/Berlin" in got[1]
+def test_dst_gap_carries_both_readings_for_ingest_to_place() -> None:
+    """A skipped-hour time is not dropped: both readings go to ingest, which places it by file order
+    (tests/test_dst.py); the preferred one is the clock not yet moved on."""
+    row = event(parse(["Mar 31 02:30:00 host tag: x"], tz=ZoneInfo("Europe/Berlin"), year=2024), 1)
+    assert row["ts"] == datetime(2024, 3, 31, 1, 30, tzinfo=UTC)
+    assert row["_ts_alt"] == datetime(2024, 3, 31, 0, 30, tzinfo=UTC) and row["_ts_local"] == "nonexistent"
 
 
 def test_repeat_lines_are_events() -> None:

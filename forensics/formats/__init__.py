@@ -26,10 +26,12 @@ REGISTRY: dict[str, tuple[str, str] | Format] = {
     "csv": ("forensics.formats.structured", "CSV"),
     "tsv": ("forensics.formats.structured", "TSV"),
     "w3c": ("forensics.formats.w3c", "W3C"),
+    "apache_error": ("forensics.formats.errorlog", "APACHE_ERROR"),
+    "nginx_error": ("forensics.formats.errorlog", "NGINX_ERROR"),
 }
 
 # Tried by --format auto, in this order (the structured formats need a mapping to mean anything).
-SNIFF_ORDER: tuple[str, ...] = ("nginx", "syslog", "w3c", "cloudtrail", "jsonl")
+SNIFF_ORDER: tuple[str, ...] = ("nginx", "syslog", "w3c", "apache_error", "nginx_error", "cloudtrail", "jsonl")
 
 
 def format_names() -> list[str]:

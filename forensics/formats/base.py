@@ -26,6 +26,7 @@ Unmapped raw fields go into ``attrs`` as a JSON object string.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Literal, Protocol
 from zoneinfo import ZoneInfo
 
@@ -50,6 +51,9 @@ class FormatOptions:
     mapping: Mapping | None = None
     tz: ZoneInfo | None = None  # zone of zone-less timestamps (--tz); None means refuse them
     year_hint: int | None = None  # syslog 3164: year of the file's last record, see formats/syslog.py
+    # syslog 3164 without --year: the file's mtime (or now, if earlier). No inferred date lands after it
+    # (beyond YEAR_LIMIT_TOLERANCE); year_hint is then the year of this instant in the --tz zone.
+    year_limit: datetime | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 

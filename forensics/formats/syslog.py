@@ -64,8 +64,8 @@ are events: action_raw ``syslog.repeat``, ``attrs.repeat_count`` = N. They stand
 that were written once, which matters when counting.
 
 Everything is vectorized over the batch (polars regexes and list expressions); there is no
-per-line Python path. ``render_rfc5424`` / ``render_rfc3164`` write valid lines (fuzzing, sample
-logs); parse_lines reads them back to the same fields.
+per-line Python path. ``render_rfc5424`` / ``render_rfc3164`` (forensics.formats.syslog_render)
+write valid lines (fuzzing, sample logs); parse_lines reads them back to the same fields.
 
 With a mapping (``FormatOptions.mapping``), ``forensics.mapping.evaluate_columns`` receives
 ``line_no`` and these raw String fields: pri, facility, severity, version, timestamp, hostname,
@@ -77,23 +77,24 @@ which an expression fails are quarantined with the mapping's reason.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping as AbcMapping
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final, Literal
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from forensics.errors import UsageError
 from forensics.formats.base import FormatOptions, ParseError, ParseResult, quarantine_rows
-from forensics.timeparse import normalize, refuse_zoneless
+from forensics.timeparse import ALT_COLUMN, KIND_COLUMN, local_readings, normalize, refuse_zoneless
 
 if TYPE_CHECKING:
     from forensics.mapping import Mapping
 
 REORDER_TOLERANCE: Final[timedelta] = timedelta(days=1)
+# How far the last year-less record may lie after FormatOptions.year_limit (the file's mtime, or now)
+# before its year is taken to be the one before: a relay's clock running ahead of the file system's
+# is not a year. Beyond it, a record cannot have been written before the file was last modified.
+YEAR_LIMIT_TOLERANCE: Final[timedelta] = timedelta(hours=1)
 
 MONTHS: Final[tuple[str, ...]] = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -120,12 +121,20 @@ REPEAT_ACTION: Final[str] = "syslog.repeat"
 _SD_PARAM: Final[str] = r'[^=\s\]"]+\s*=\s*"(?:[^"\\]|\\.)*"'  # spaces around '=' tolerated (VRL does too)
 _SD_ELEMENT: Final[str] = r'\[[^\s\]"=]+(?:\s+' + _SD_PARAM + r")*\s*\]"
 
+_ISO_TS: Final[str] = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:?[0-9]{2})?"
+)
 _RFC5424_RE: Final[str] = (
     r"^(?P<f_head>(?:<(?P<f_pri>[0-9]{1,3})>)?(?P<f_version>[1-9][0-9]?) (?P<f_ts>\S+) (?P<f_host>\S+) "
     r"(?P<f_app>\S+) (?P<f_procid>\S+) (?P<f_msgid>\S+) (?P<f_sd>-|(?:" + _SD_ELEMENT + r")+))(?: |$)"
 )
-_ISO_TS: Final[str] = (
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-][0-9]{2}:?[0-9]{2})?"
+# RFC 5424 as files hold it without <PRI> and VERSION (rsyslog's RSYSLOG_FileFormat on a 5424 relay). Tried
+# only on lines with an ISO timestamp. The timestamp must carry its offset and APP-NAME must not end with
+# ':', or an RFC 3164 line with an ISO timestamp ("TS host tag: a b - msg") would read as one.
+_RFC5424_BARE_RE: Final[str] = (
+    r"^(?P<f_head>(?P<f_ts>[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})) (?P<f_host>\S+) (?P<f_app>\S*[^\s:]) "
+    r"(?P<f_procid>\S+) (?P<f_msgid>\S+) (?P<f_sd>-|(?:" + _SD_ELEMENT + r")+))(?: |$)"
 )
 _ISO_RE: Final[str] = r"^(?P<i_head>(?:<(?P<i_pri>[0-9]{1,3})>)?(?P<i_ts>" + _ISO_TS + r"))(?:[ \t]|$)"
 _BSD_RE: Final[str] = (
@@ -139,7 +148,27 @@ _RFC5424_START: Final[str] = r"^(?:<[0-9]{1,3}>)?[1-9][0-9]? (?:-|[0-9]{4}-[0-9]
 _RFC5424_FIELDS: Final[str] = r"^(?:<[0-9]{1,3}>)?[1-9][0-9]? \S+ \S+ \S+ \S+ \S+ "
 _ISO_START: Final[str] = r"^(?:<[0-9]{1,3}>)?[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"
 _BSD_START: Final[str] = r"^(?:<[0-9]{1,3}>)?[A-Za-z]{3} {1,2}[0-9]{1,2} (?:[0-9]{4} )?[0-9]{2}:[0-9]{2}:[0-9]{2}"
-_HEADER_START: Final[str] = "|".join(f"(?:{p})" for p in (_PRI_START, _RFC5424_START, _ISO_START, _BSD_START))
+# A BSD timestamp whose month is a word in another language (août, Mär., 十月 is not a word here).
+_LOCALE_START: Final[str] = r"^(?:<[0-9]{1,3}>)?\p{L}{3,9}\.? {1,2}[0-9]{1,2} (?:[0-9]{4} )?[0-9]{2}:[0-9]{2}:[0-9]{2}"
+_HEADER_START: Final[str] = "|".join(
+    f"(?:{p})" for p in (_PRI_START, _RFC5424_START, _ISO_START, _BSD_START, _LOCALE_START)
+)
+LOCALE_REASON: Final[str] = (
+    "unparseable timestamp '{}': month name '{}' is not an English abbreviation (Jan..Dec): syslog written "
+    "in another locale is not read, since a translated month would be a guess; re-export it with LC_TIME=C "
+    "or map the month names to English first (the line is kept here verbatim)"
+)
+# ASCII month abbreviations of other locales (de, fr, es, it, nl, pt); a word with a non-ASCII letter counts too.
+FOREIGN_MONTHS: Final[tuple[str, ...]] = (
+    "mai", "okt", "dez", "mrz", "janv", "fevr", "mars", "avr", "juin", "juil", "sept", "ene", "abr", "ago", "dic",
+    "gen", "mag", "giu", "lug", "set", "ott", "mrt", "mei", "fev", "out",
+)  # fmt: skip
+
+
+def _foreign_month(word: pl.Expr) -> pl.Expr:
+    bare = word.str.strip_suffix(".").str.to_lowercase()
+    return bare.str.contains(r"[^\x00-\x7f]") | bare.is_in(list(FOREIGN_MONTHS))
+
 
 # Another record's header glued to the text before it (no newline, no blank in between).
 _GLUED_HEADER: Final[str] = (
@@ -211,6 +240,7 @@ class _YearWalk:
     rollovers: int = 0  # rollover points seen so far
     last_month: int | None = None
     last_point: datetime | None = None  # last year-less time, placed in leap year 2000
+    group_max: datetime | None = None  # latest point since the last rollover (the year_limit check)
 
 
 class SyslogParser:
@@ -246,7 +276,7 @@ class SyslogParser:
         df = self._with_continuations(df)
         df = _with_fields(df)
         df = self._with_years(df)
-        df = df.with_columns(_header_reason().alias("reason"))
+        df = _with_locale_reasons(df.with_columns(_header_reason().alias("reason")))
         df = self._with_timestamps(df)
         events = df.filter(pl.col("reason").is_null())
         quarantine = quarantine_rows(df.filter(pl.col("reason").is_not_null()), pl.col("reason"))
@@ -291,6 +321,8 @@ class SyslogParser:
             )
         flags = _rollover_flags(points, self._walk)
         in_batch = int(flags.sum())
+        final = self._prescan_walk if self._total_rollovers is not None else self._walk
+        hint = _limited_hint(hint, final.group_max, self.options)
         if self._total_rollovers is None:
             if self._dated_unscanned_batch:
                 raise ParseError(
@@ -329,7 +361,7 @@ class SyslogParser:
             .alias("ts_text")
         )
         norm = normalize(df.get_column("ts_text"), formats=("%Y-%m-%dT%H:%M:%S%.f",), tz=self.options.tz)
-        df = df.with_columns(ts=norm.ts, ts_offset=norm.ts_offset, ts_error=norm.error)
+        df = df.with_columns(ts=norm.ts, ts_offset=norm.ts_offset, ts_error=norm.error, **local_readings(norm))
         pending = pl.col("reason").is_null()
         pending_errors = df.select(pl.when(pending).then(pl.col("ts_error")).alias("e")).get_column("e")
         refuse_zoneless(pending_errors, df.get_column("line_no"), self.options.path)
@@ -358,6 +390,7 @@ def _extract(batch: pl.DataFrame) -> pl.DataFrame:
         text.str.extract_groups(_ISO_RE).alias("i"),
         text.str.extract_groups(_BSD_RE).alias("b"),
     ).unnest("f", "i", "b")
+    df = _with_bare_rfc5424(df)
     df = df.with_columns(
         _after(text, pl.col("f_head"), 1).alias("f_msg"),
         _after(text, pl.col("i_head")).str.strip_chars_start(" \t").alias("i_rest"),
@@ -372,7 +405,7 @@ def _extract(batch: pl.DataFrame) -> pl.DataFrame:
         month.alias("b_month"),
         pl.col("b_day").cast(pl.Int32, strict=False).alias("b_day_num"),
         pl.col("b_year").cast(pl.Int32, strict=False).alias("b_year_num"),
-        pl.when(pl.col("f_version").is_not_null())
+        pl.when(pl.col("f_head").is_not_null())
         .then(pl.lit("rfc5424"))
         .when(pl.col("i_ts").is_not_null())
         .then(pl.lit("iso"))
@@ -381,6 +414,19 @@ def _extract(batch: pl.DataFrame) -> pl.DataFrame:
         .otherwise(None)
         .alias("syntax_kind"),
     )
+
+
+def _with_bare_rfc5424(df: pl.DataFrame) -> pl.DataFrame:
+    """Fill the f_ columns of ISO-timestamped lines that are RFC 5424 without <PRI> and VERSION (only
+    those lines are tried: most files have none, and a third regex over every line costs)."""
+    candidates = df.filter(pl.col("f_head").is_null() & pl.col("i_ts").is_not_null())
+    if candidates.height == 0:
+        return df
+    bare = candidates.select("line_no", pl.col("text").str.extract_groups(_RFC5424_BARE_RE).alias("f")).unnest("f")
+    bare = bare.filter(pl.col("f_head").is_not_null())
+    if bare.height == 0:
+        return df
+    return df.update(bare, on="line_no", how="left")
 
 
 def _after(text: pl.Expr, head: pl.Expr, skip: int | pl.Expr = 0) -> pl.Expr:
@@ -398,7 +444,7 @@ def _yearless_points(df: pl.DataFrame) -> pl.DataFrame:
         pl.col("b_time"),
     ).str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S%.f", strict=False, exact=True)
     rows = df.filter(
-        pl.col("f_version").is_null() & pl.col("i_ts").is_null() & pl.col("b_ts").is_not_null()
+        pl.col("f_head").is_null() & pl.col("i_ts").is_null() & pl.col("b_ts").is_not_null()
         & pl.col("b_year").is_null()
     )  # fmt: skip
     return rows.select("line_no", pl.col("b_month").alias("month"), point.alias("point")).filter(
@@ -416,7 +462,24 @@ def _rollover_flags(points: pl.DataFrame, walk: _YearWalk) -> pl.Series:
     flags = points.select(flag.fill_null(False).cast(pl.Int64).alias("flag"))["flag"]
     walk.last_month = int(points["month"][-1])
     walk.last_point = points["point"][-1]
+    starts = (flags > 0).arg_true()
+    since = points["point"] if starts.len() == 0 else points["point"].slice(int(starts[-1]))
+    latest: datetime = since.max()  # type: ignore[assignment]
+    keep = walk.group_max if starts.len() == 0 and walk.group_max is not None else latest
+    walk.group_max = max(keep, latest)
     return flags
+
+
+def _limited_hint(hint: int, group_max: datetime | None, options: FormatOptions) -> int:
+    """The last records' year under year_limit: the limit's year in the writer's zone, or the year
+    before when the latest of them (month, day, time) lies after the limit's. Without a limit
+    (--year given) the hint is the user's word."""
+    limit = options.year_limit
+    if limit is None or group_max is None:
+        return hint
+    local = limit.astimezone(options.tz or ZoneInfo("UTC")).replace(tzinfo=None)
+    in_2000 = local.replace(year=2000) + YEAR_LIMIT_TOLERANCE  # the points live in leap year 2000
+    return local.year - 1 if group_max > in_2000 and local.year - 1 >= 1 else local.year
 
 
 def _with_fields(df: pl.DataFrame) -> pl.DataFrame:
@@ -484,6 +547,19 @@ def _with_fields(df: pl.DataFrame) -> pl.DataFrame:
         pl.col("f_version").cast(pl.Int64, strict=False).alias("version"),
         pl.col("text").str.count_matches(_GLUED_HEADER).alias("glued"),
     )
+
+
+def _with_locale_reasons(df: pl.DataFrame) -> pl.DataFrame:
+    """Say so when a refused line's month is a word of another locale (checked on refused lines only)."""
+    refused = df.filter(pl.col("reason").is_not_null() & pl.col("is_header"))
+    if refused.height == 0:
+        return df
+    word = pl.col("text").str.extract(r"^(?:<[0-9]{1,3}>)?(\p{L}{3,9}\.?) {1,2}[0-9]", 1)
+    start_ts = pl.col("text").str.extract(r"^(?:<[0-9]{1,3}>)?(\S+(?: +\S+){0,2})", 1)
+    foreign = refused.filter(pl.col("text").str.contains(_LOCALE_START) & _foreign_month(word)).select(
+        "line_no", pl.format(LOCALE_REASON, start_ts, word).alias("reason")
+    )
+    return df.update(foreign, on="line_no", how="left") if foreign.height else df
 
 
 def _header_reason() -> pl.Expr:
@@ -703,6 +779,7 @@ def _event_frame(events: pl.DataFrame) -> pl.DataFrame:
         pl.lit("unknown").alias("outcome"),
         pl.col("seq").cast(pl.Int64),
         _attrs_expr().alias("attrs"),
+        *[c for c in (ALT_COLUMN, KIND_COLUMN) if c in events.columns],
         *mapped,
     )
     # Mapped columns replace the parser's defaults.
@@ -742,145 +819,3 @@ def _apply_mapping(mapping: Mapping, events: pl.DataFrame, sd_long: pl.DataFrame
     bad = failed.join(failures, on="line_no", how="left")
     good = events.filter(~pl.col("line_no").is_in(failed_lines)).join(values, on="line_no", how="inner")
     return good, quarantine_rows(bad, pl.col("reason"))
-
-
-# ---------------------------------------------------------------- rendering (fuzzing, sample logs)
-
-_PRINTUSASCII: Final[re.Pattern[str]] = re.compile(r"[\x21-\x7e]+")
-_SD_NAME_FORBIDS: Final[str] = '=]"'
-
-
-def _check(value: str, what: str, *, max_len: int, forbid: str = "") -> str:
-    if not value or len(value) > max_len or not _PRINTUSASCII.fullmatch(value) or any(c in forbid for c in value):
-        raise UsageError(
-            f"syslog {what} {value!r} must be 1..{max_len} printable ASCII characters without spaces"
-            + (f" or any of {forbid!r}" if forbid else "")
-        )
-    return value
-
-
-def _check_msg(msg: str) -> str:
-    if "\n" in msg or "\r" in msg:
-        raise UsageError("a syslog message cannot hold a line break (the reader splits lines on it)")
-    return msg
-
-
-def _check_pri(pri: int) -> int:
-    if not 0 <= pri <= 191:
-        raise UsageError(f"syslog PRI {pri} must be 0..191 (facility * 8 + severity)")
-    return pri
-
-
-def _offset_text(ts: datetime) -> str:
-    offset = ts.utcoffset()
-    if offset is None:
-        raise UsageError("syslog timestamps must be timezone-aware datetimes")
-    total = int(offset.total_seconds())
-    if total % 60:
-        raise UsageError(f"UTC offset {offset} has seconds; RFC 3339 offsets are whole minutes")
-    if total == 0:
-        return "Z"
-    sign = "+" if total > 0 else "-"
-    hours, minutes = divmod(abs(total) // 60, 60)
-    return f"{sign}{hours:02d}:{minutes:02d}"
-
-
-def _rfc3339(ts: datetime) -> str:
-    frac = f".{ts.microsecond:06d}" if ts.microsecond else ""
-    return f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d}T{ts.hour:02d}:{ts.minute:02d}:{ts.second:02d}{frac}" + (
-        _offset_text(ts)
-    )
-
-
-def _escape_sd_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
-
-
-def _render_sd(sd: AbcMapping[str, AbcMapping[str, str | Sequence[str]]] | None) -> str:
-    if not sd:
-        return "-"
-    parts: list[str] = []
-    for sd_id, params in sd.items():
-        items = ["[" + _check(sd_id, "SD-ID", max_len=32, forbid=_SD_NAME_FORBIDS)]
-        for name, value in params.items():
-            _check(name, "SD-PARAM name", max_len=32, forbid=_SD_NAME_FORBIDS)
-            for one in [value] if isinstance(value, str) else value:
-                items.append(f'{name}="{_escape_sd_value(_check_msg(one))}"')
-        parts.append(" ".join(items) + "]")
-    return "".join(parts)
-
-
-def render_rfc5424(
-    ts: datetime,
-    msg: str | None = None,
-    *,
-    hostname: str | None = None,
-    app_name: str | None = None,
-    procid: str | None = None,
-    msgid: str | None = None,
-    sd: AbcMapping[str, AbcMapping[str, str | Sequence[str]]] | None = None,
-    pri: int = 13,
-    version: int = 1,
-) -> str:
-    """One RFC 5424 line (no newline). ``ts`` must be timezone-aware; its offset is written
-    (``Z`` for UTC) with microseconds when non-zero. None header fields become the NILVALUE
-    ``-``. ``sd`` maps SD-ID -> {PARAM-NAME: value, or a list of values to repeat the param};
-    values are escaped. ``msg`` None writes no MSG part. Raises UsageError for values RFC 5424
-    cannot carry (spaces in header fields, line breaks anywhere, PRI outside 0..191).
-    parse_lines reads the line back to the same fields, except that blanks at the start of MSG
-    are not kept."""
-    header = [
-        f"<{_check_pri(pri)}>{version}",
-        _rfc3339(ts),
-        "-" if hostname is None else _check(hostname, "HOSTNAME", max_len=255),
-        "-" if app_name is None else _check(app_name, "APP-NAME", max_len=48),
-        "-" if procid is None else _check(procid, "PROCID", max_len=128),
-        "-" if msgid is None else _check(msgid, "MSGID", max_len=32),
-        _render_sd(sd),
-    ]
-    for name, value in (("HOSTNAME", hostname), ("APP-NAME", app_name), ("PROCID", procid), ("MSGID", msgid)):
-        if value == "-":
-            raise UsageError(f"syslog {name} '-' would read back as 'no value'; pass None")
-    line = " ".join(header)
-    return line if msg is None else f"{line} {_check_msg(msg)}"
-
-
-def render_rfc3164(
-    ts: datetime,
-    msg: str,
-    *,
-    tag: str,
-    hostname: str | None = None,
-    pid: str | int | None = None,
-    pri: int | None = None,
-    iso_timestamp: bool = False,
-) -> str:
-    """One RFC 3164 line (no newline): ``[<PRI>]Mmm dd hh:mm:ss[.ffffff] [HOSTNAME] TAG[PID]: MSG``.
-
-    The BSD timestamp is ``ts``'s wall clock in its own zone, which the line does not record
-    (parse it back with ``--tz`` = that zone and year_hint = the year of the last line); the
-    day is space-padded and microseconds are written only when non-zero. ``iso_timestamp``
-    writes an RFC 3339 timestamp with offset instead (rsyslog's file format). ``hostname``
-    None writes no hostname. Raises UsageError for values the syntax cannot carry. Blanks at
-    the start of MSG are not kept by the parser.
-    """
-    if ts.utcoffset() is None:
-        raise UsageError("syslog timestamps must be timezone-aware datetimes")
-    if iso_timestamp:
-        stamp = _rfc3339(ts)
-    else:
-        frac = f".{ts.microsecond:06d}" if ts.microsecond else ""
-        stamp = f"{MONTHS[ts.month - 1]} {ts.day:2d} {ts.hour:02d}:{ts.minute:02d}:{ts.second:02d}{frac}"
-    parts = [("" if pri is None else f"<{_check_pri(pri)}>") + stamp]
-    if hostname is not None:
-        _check(hostname, "hostname", max_len=255)
-        if hostname.endswith(":") or hostname.startswith("-") or "[" in hostname:
-            raise UsageError(f"syslog hostname {hostname!r} would read back as a tag (no '[', leading '-', final ':')")
-        if iso_timestamp and hostname in _SEVERITY_WORDS:
-            raise UsageError(f"syslog hostname {hostname!r} would read back as a ChromeOS severity word")
-        parts.append(hostname)
-    _check(tag, "tag", max_len=255, forbid="[]:")
-    label = tag if pid is None else f"{tag}[{_check(str(pid), 'pid', max_len=128, forbid=']')}]"
-    parts.append(f"{label}:")
-    line = " ".join(parts)
-    return f"{line} {_check_msg(msg)}" if msg else line

@@ -47,7 +47,7 @@ import ipaddress
 import re
 from collections.abc import Mapping as AbcMapping
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -55,12 +55,15 @@ import polars as pl
 
 from forensics.errors import UsageError
 from forensics.formats.base import FormatOptions, ParseError, ParseResult, quarantine_rows
-from forensics.timeparse import normalize
+from forensics.timeparse import ALT_COLUMN, KIND_COLUMN, Normalized, local_readings, normalize, refuse_zoneless
 
 if TYPE_CHECKING:
     from forensics.mapping import Mapping
 
-KNOWN_DIRECTIVES: Final[tuple[str, ...]] = ("Version", "Fields", "Software", "Start-Date", "End-Date", "Date", "Remark")
+KNOWN_DIRECTIVES: Final[tuple[str, ...]] = (
+    "Version", "Fields", "Software", "Start-Date", "End-Date", "Date", "Remark", "GMT-Offset",
+)  # fmt: skip
+_GMT_OFFSET_RE: Final[re.Pattern[str]] = re.compile(r"^[+-](?:0\d|1[0-4]):?[0-5]\d$")
 SUPPORTED_VERSION: Final[str] = "1.0"
 _DIRECTIVE_RE: Final[re.Pattern[str]] = re.compile(r"^#([A-Za-z][A-Za-z0-9-]*):[ \t]*(.*?)[ \t]*$")
 _DATE_RE: Final[re.Pattern[str]] = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?$")
@@ -72,7 +75,24 @@ _BLANKS: Final[str] = r"[ \t]+"
 _IP_FIELDS: Final[tuple[str, ...]] = ("c-ip", "s-ip")
 _OCTET: Final[str] = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4_RE: Final[str] = rf"^{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}$"
-_INT_FIELDS: Final[dict[str, str]] = {"sc-status": "status", "sc-bytes": "bytes"}
+# Canonical column <- the W3C fields that carry it, first present wins. W3C defines prefix-less `bytes`;
+# writers differ on the rest (Incapsula, ISA, Advanced Logging). Every field stays in attrs as written.
+FIELD_VARIANTS: Final[dict[str, tuple[str, ...]]] = {
+    "status": ("sc-status", "s-status", "c-status", "status"),
+    "bytes": ("sc-bytes", "bytes", "s-bytes"),
+    "url_path": ("cs-uri-stem", "cs-uri", "c-uri", "uri-stem", "uri"),
+    "ip": ("c-ip", "cs-ip", "c-addr"),
+    "http_method": ("cs-method", "c-method", "method"),
+    "actor_id": ("cs-username", "c-username", "username"),
+    "user_agent": ("cs(User-Agent)", "c-useragent", "useragent"),
+    "forwarded_for": ("cs(X-Forwarded-For)", "x-forwarded-for", "c-forwarded-for"),
+}
+_INT_COLUMNS: Final[tuple[str, ...]] = ("status", "bytes")
+# (date, time) field pairs, in order of preference; the last holds the server's local time (IIS
+# Advanced Logging), which needs --tz or a #GMT-Offset.
+_TIME_PAIRS: Final[tuple[tuple[str, str, bool], ...]] = (
+    ("date", "time", False), ("date-utc", "time-utc", False), ("date-local", "time-local", True),
+)  # fmt: skip
 _EMPTY: Final[str] = "-"
 
 
@@ -87,6 +107,7 @@ class _Section:
     fields_line: int | None  # line of the #Fields in force (for messages)
     no_fields_reason: str  # why there is no usable #Fields, when fields is None
     date: str | None  # from #Date / #Start-Date, for records without a date field
+    offset: str | None = None  # from #GMT-Offset: the records' times are local at this UTC offset
 
 
 @dataclass
@@ -213,7 +234,12 @@ class W3CParser:
             if dm is None:
                 return f"#{canonical} directive is not a date and time {value!r}"
             if canonical != "End-Date":
-                self._sections.append(_Section(current.fields, current.fields_line, current.no_fields_reason, dm[1]))
+                self._sections.append(replace(current, date=dm[1]))
+            return None
+        if canonical == "GMT-Offset":
+            if not _GMT_OFFSET_RE.match(value):
+                return f"#GMT-Offset directive is not a UTC offset {value!r} (expected e.g. -0800 or +05:30)"
+            self._sections.append(replace(current, offset=value))
             return None
         if canonical == "Fields":
             names = value.split()
@@ -221,9 +247,9 @@ class W3CParser:
             if problem is not None:
                 # records after a refused #Fields cannot be read with the previous one: that would be a guess
                 reason = f"no usable #Fields directive (the one at line {line_no} was refused: {problem})"
-                self._sections.append(_Section(None, None, reason, current.date))
+                self._sections.append(_Section(None, None, reason, current.date, current.offset))
                 return problem
-            self._sections.append(_Section(tuple(names), line_no, "", current.date))
+            self._sections.append(_Section(tuple(names), line_no, "", current.date, current.offset))
         return None
 
     # -- records of one #Fields section
@@ -346,17 +372,32 @@ def _value(names: Sequence[str], name: str) -> pl.Expr:
     return pl.when(pl.col(actual) == _EMPTY).then(None).otherwise(pl.col(actual))
 
 
-def _time_text(names: Sequence[str], section: _Section) -> pl.Expr | str:
-    """The 'date time' text of each record, or why no record of this section can be placed in time."""
+def _time_text(names: Sequence[str], section: _Section) -> tuple[pl.Expr, bool] | str:
+    """The 'date time' text of each record and whether it is local time, or why no record of this
+    section can be placed in time."""
     lower = {n.lower(): n for n in names}
-    if "time" not in lower:
-        return f"#Fields (line {section.fields_line}) has no time field; records cannot be placed in time"
-    time = pl.col(lower["time"])
-    if "date" in lower:
-        return pl.col(lower["date"]) + pl.lit(" ") + time
+    pair = next((p for p in _TIME_PAIRS if p[1] in lower), None)
+    if pair is None:
+        known = ", ".join(t for _d, t, _l in _TIME_PAIRS)
+        return f"#Fields (line {section.fields_line}) has no time field ({known}); records cannot be placed in time"
+    date_name, time_name, local = pair
+    time = pl.col(lower[time_name])
+    if date_name in lower:
+        return pl.col(lower[date_name]) + pl.lit(" ") + time, local
     if section.date is None:
         return f"#Fields (line {section.fields_line}) has no date field and no #Date directive gives the date"
-    return pl.lit(section.date + " ") + time
+    return pl.lit(section.date + " ") + time, local
+
+
+def _variant(names: Sequence[str], column: str) -> str | None:
+    """The W3C field this section carries for a canonical column (FIELD_VARIANTS), as written."""
+    lower = {n.lower(): n for n in names}
+    return next((lower[v.lower()] for v in FIELD_VARIANTS[column] if v.lower() in lower), None)
+
+
+def _column(names: Sequence[str], column: str) -> pl.Expr:
+    name = _variant(names, column)
+    return _value(names, name) if name is not None else pl.lit(None, dtype=pl.String)
 
 
 @lru_cache(maxsize=4096)
@@ -387,8 +428,11 @@ def _bad_ips(fields: pl.DataFrame, names: Sequence[str]) -> pl.Expr:
 
 def _number_reasons(names: Sequence[str]) -> list[pl.Expr]:
     out: list[pl.Expr] = []
-    for name, column in _INT_FIELDS.items():
-        value = _value(names, name)
+    for column in _INT_COLUMNS:
+        name = _variant(names, column)
+        if name is None:
+            continue
+        value = _number_text(names, name)
         dtype = pl.Int32 if column == "status" else pl.Int64
         out.append(
             pl.when(value.is_not_null() & value.cast(dtype, strict=False).is_null()).then(
@@ -402,22 +446,21 @@ def _canonical(
     fields: pl.DataFrame, names: tuple[str, ...], section: _Section, options: FormatOptions
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(events, line_no + reason for records whose values are malformed)."""
-    time_text = _time_text(names, section)
-    if isinstance(time_text, str):
-        return _empty_events(), fields.select("line_no", pl.lit(time_text).alias("reason"))
+    found = _time_text(names, section)
+    if isinstance(found, str):
+        return _empty_events(), fields.select("line_no", pl.lit(found).alias("reason"))
+    time_text, local = found
     stamps = fields.select(time_text.alias("t")).get_column("t")
-    if options.tz is None:
-        norm = normalize(stamps + " UTC", formats=_TIME_FORMATS)
-    else:
-        norm = normalize(stamps, formats=_TIME_FORMATS, tz=options.tz)
-    status = _value(names, "sc-status").cast(pl.Int32, strict=False)
+    norm = _normalize_times(stamps, fields.get_column("line_no"), local, section, options)
+    status = _numbers(names, "status").cast(pl.Int32, strict=False)
     node = pl.coalesce(_value(names, "s-computername"), _value(names, "s-sitename"), _value(names, "s-ip"))
-    actor = _value(names, "cs-username")
+    actor = _column(names, "actor_id")
     framed = fields.with_columns(
         ts=norm.ts,
         ts_raw=stamps,
         ts_offset=norm.ts_offset,
         _ts_error=norm.error,
+        **local_readings(norm),
     )
     time_reason = pl.when(pl.col("_ts_error").is_not_null()).then(pl.lit("bad date/time: ") + pl.col("_ts_error"))
     checked = framed.with_columns(
@@ -433,19 +476,66 @@ def _canonical(
         actor.alias("actor_id"),
         pl.when(actor.is_null()).then(pl.lit("anonymous")).otherwise(pl.lit("account")).alias("actor_type"),
         pl.lit("http.request").alias("action"),
-        _value(names, "cs-method").alias("action_raw"),
+        _column(names, "http_method").alias("action_raw"),
         _outcome(status).alias("outcome"),
-        _value(names, "c-ip").alias("ip"),
-        _value(names, "cs(User-Agent)").str.replace_all("+", " ", literal=True).alias("user_agent"),
-        _value(names, "cs-method").alias("http_method"),
-        _value(names, "cs-uri-stem").alias("url_path"),
+        _column(names, "ip").alias("ip"),
+        _forwarded(names).alias("forwarded_for"),
+        _column(names, "user_agent").str.replace_all("+", " ", literal=True).alias("user_agent"),
+        _column(names, "http_method").alias("http_method"),
+        _url_path(names).alias("url_path"),
         status.alias("status"),
-        _value(names, "sc-bytes").cast(pl.Int64, strict=False).alias("bytes"),
+        _numbers(names, "bytes").cast(pl.Int64, strict=False).alias("bytes"),
         node.alias("node"),
         pl.struct(list(names)).struct.json_encode().alias("attrs"),
+        *[pl.col(c) for c in (ALT_COLUMN, KIND_COLUMN) if c in checked.columns],
         *[pl.col(n).alias(_raw_name(n)) for n in names],  # the raw fields, for a mapping
     )
     return events, bad
+
+
+def _normalize_times(
+    stamps: pl.Series, line_nos: pl.Series, local: bool, section: _Section, options: FormatOptions
+) -> Normalized:
+    """UTC per record. A #GMT-Offset says the times are local at that offset (and wins over --tz:
+    the file says so itself); local-time fields without one need --tz; plain date/time are UTC
+    (--tz is honoured for non-IIS writers that log local wall-clock time)."""
+    if section.offset is not None:
+        return normalize(stamps + " " + section.offset, formats=_TIME_FORMATS)
+    if options.tz is None and not local:
+        return normalize(stamps + " UTC", formats=_TIME_FORMATS)
+    norm = normalize(stamps, formats=_TIME_FORMATS, tz=options.tz)
+    refuse_zoneless(norm.error, line_nos, options.path)  # date-local/time-local without --tz: refuse the file
+    return norm
+
+
+def _number_text(names: Sequence[str], name: str) -> pl.Expr:
+    """A numeric field's text; '-' and an empty quoted string ("") are both "no number" (null)."""
+    value = _value(names, name)
+    return pl.when(value == "").then(None).otherwise(value)
+
+
+def _numbers(names: Sequence[str], column: str) -> pl.Expr:
+    name = _variant(names, column)
+    return _number_text(names, name) if name is not None else pl.lit(None, dtype=pl.String)
+
+
+def _url_path(names: Sequence[str]) -> pl.Expr:
+    """cs-uri-stem as written; a whole cs-uri loses its query (and scheme and host, if absolute)."""
+    name = _variant(names, "url_path")
+    value = _column(names, "url_path")
+    if name is None or name.lower() in ("cs-uri-stem", "uri-stem"):
+        return value
+    return value.str.replace(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*", "").str.splitn("?", 2).struct.field("field_0")
+
+
+def _forwarded(names: Sequence[str]) -> pl.Expr:
+    """cs(X-Forwarded-For) as its list of hops: the client's own claim, never the ip column."""
+    name = _variant(names, "forwarded_for")
+    if name is None:
+        return pl.lit(None, dtype=pl.List(pl.String))
+    value = _value(names, name)
+    hops = value.str.split(",").list.eval(pl.element().str.strip_chars().filter(pl.element().str.strip_chars() != ""))
+    return pl.when(value.is_null() | (value == "")).then(None).otherwise(hops)
 
 
 def _outcome(status: pl.Expr) -> pl.Expr:

@@ -33,6 +33,7 @@ from forensics.testing.common import (
     utc_timestamps,
     xff_chains,
 )
+from forensics.testing.errorlog import apache_error_lines, nginx_error_lines
 from forensics.testing.hostile import (
     bad_date_lines,
     control_character_lines,
@@ -65,6 +66,7 @@ __all__ = [
     "GeneratedLine",
     "GeneratedRecord",
     "access_log_lines",
+    "apache_error_lines",
     "apache_log_formats",
     "bad_date_lines",
     "chinese_text",
@@ -87,6 +89,7 @@ __all__ = [
     "mapping_records",
     "mutated",
     "mutations",
+    "nginx_error_lines",
     "nginx_log_formats",
     "nul_lines",
     "plan_records",

@@ -34,6 +34,9 @@ Flavor = Literal["nginx", "apache"]
 NGINX_PRESETS: dict[str, str] = {
     "combined": '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
     '"$http_referer" "$http_user_agent"',
+    "common": '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent',
+    "vhost_combined": '$server_name:$server_port $remote_addr - $remote_user [$time_local] "$request" $status '
+    '$body_bytes_sent "$http_referer" "$http_user_agent"',
     "main": '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
     '"$http_referer" "$http_user_agent" "$http_x_forwarded_for"',
 }
@@ -41,6 +44,7 @@ APACHE_PRESETS: dict[str, str] = {
     "common": '%h %l %u %t "%r" %>s %b',
     "combined": '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"',
     "vhost_combined": '%v:%p %h %l %u %t "%r" %>s %O "%{Referer}i" "%{User-Agent}i"',
+    "main": '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" "%{X-Forwarded-For}i"',
 }
 
 # Apache directive -> the raw field name the parser exposes (its contract).
@@ -417,11 +421,12 @@ def _expected(sh: AccessLogShape, values: dict[str, str], ts: datetime, req: dic
 
 def _who(values: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    xff = values.get("http_x_forwarded_for", "-")
-    if xff != "-":
-        out["ip"] = xff.split(",")[0].strip()
-    elif "remote_addr" in values:
-        out["ip"] = values["remote_addr"]
+    xff = values.get("http_x_forwarded_for")
+    if xff is not None:
+        hops = [h.strip() for h in xff.split(",") if h.strip()]
+        out["forwarded_for"] = None if xff in ("-", "") else hops
+    if "remote_addr" in values:  # the connecting peer, whatever the client wrote in a header
+        out["ip"] = values["remote_addr"] if values["remote_addr"] != "-" else None
     if "remote_user" in values:
         user = values["remote_user"]
         out["actor_id"] = None if user == "-" else user
