@@ -42,6 +42,7 @@ from sqlglot.errors import TokenError
 
 from forensics.errors import UsageError
 from forensics.limits import DEFAULT_TIMEOUT, limit_config, statement_timeout
+from forensics.mapping_lookups import KEY_PREFIX, NULL_KEY, Lookup, current_tally, parse_lookups
 from forensics.schema import ACTIONS, EVENT_SCHEMA, OUTCOMES
 from forensics.timeparse import ALT_COLUMN, KIND_COLUMN, Normalized, local_readings, normalize
 
@@ -63,7 +64,18 @@ MAPPABLE_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in EVENT_SCHEMA if
 # nothing about what happened or how it ended, which is exactly 'other' / 'unknown'.
 DEFAULT_EXPRESSIONS: Final[dict[str, str]] = {"action": "'other'", "outcome": "'unknown'"}
 
-_TOP_KEYS: Final[tuple[str, ...]] = ("source", "format", "tz", "encoding", "description", "timestamp", "columns", "csv")
+_TOP_KEYS: Final[tuple[str, ...]] = (
+    "source",
+    "format",
+    "tz",
+    "encoding",
+    "description",
+    "timestamp",
+    "columns",
+    "csv",
+    "actions",
+    "actor_types",
+)
 _TIMESTAMP_KEYS: Final[tuple[str, ...]] = ("expr", "formats", "epoch")
 _CSV_KEYS: Final[tuple[str, ...]] = ("delimiter", "header", "quote", "columns")
 
@@ -201,6 +213,8 @@ class Mapping:
     # DuckDB type of the timestamp expression (found when loading): text is normalized by
     # forensics.timeparse, a DuckDB TIMESTAMP/TIMESTAMPTZ value is first written as ISO text
     timestamp_type: str = "VARCHAR"
+    # [actions] / [actor_types] tables (forensics.mapping_lookups); their CASE is in `columns`
+    lookups: list[Lookup] = field(default_factory=list)
 
 
 @dataclass
@@ -247,7 +261,12 @@ def mapping_from_dict(doc: dict[str, Any], *, path: Path, sha256: str) -> Mappin
     if fmt in STRUCTURED_FORMATS and "expr" not in ts_section:
         raise UsageError(f"{where}: [timestamp] expr is required for format {fmt} (the raw field holding the time)")
 
+    lookups = parse_lookups(doc, columns_section, where)
     columns = _columns(columns_section, where)
+    for lookup in lookups:
+        columns[lookup.column] = lookup.case_sql()
+        if lookup.column == "action" and "action_raw" not in columns_section:
+            columns["action_raw"] = lookup.key_sql  # the platform's own name, as the table was keyed
     mapping = Mapping(
         source=_opt_str(doc, "source", where) or path.stem,
         format=fmt,
@@ -261,12 +280,14 @@ def mapping_from_dict(doc: dict[str, Any], *, path: Path, sha256: str) -> Mappin
         csv=_csv_options(csv_section, fmt, where),
         path=path,
         sha256=sha256,
+        lookups=lookups,
     )
-    exprs = dict(columns)
+    exprs = {lookup.hidden: lookup.key_sql for lookup in lookups}  # first: errors name the table's key
+    exprs.update(columns)
     if mapping.timestamp_expr is not None:
         exprs["timestamp.expr"] = mapping.timestamp_expr
     for key, sql in exprs.items():
-        mapping.fields_by_expr[key] = validate_expression(sql, where=f"{where}: {_key_label(key)}")
+        mapping.fields_by_expr[key] = validate_expression(sql, where=f"{where}: {_label(mapping, key)}")
     _check_case_clashes(mapping, where)
     _bind_check(mapping, where)
     return mapping
@@ -274,6 +295,18 @@ def mapping_from_dict(doc: dict[str, Any], *, path: Path, sha256: str) -> Mappin
 
 def _key_label(key: str) -> str:
     return key if key.startswith("timestamp.") else f"columns.{key}"
+
+
+def _label(mapping: Mapping, key: str) -> str:
+    """Where the expression behind an evaluation key is written in the mapping file."""
+    if key == _TS_TEXT:
+        return "timestamp.expr"
+    for lookup in mapping.lookups:
+        if key == lookup.hidden:
+            return lookup.key_label
+        if key == lookup.column:
+            return f"[{lookup.table}]"
+    return _key_label(key)
 
 
 def _check_keys(section: dict[str, Any], allowed: tuple[str, ...], where: str, prefix: str) -> None:
@@ -474,8 +507,9 @@ def _bind_check(mapping: Mapping, where: str) -> None:
     """Let DuckDB parse and bind every expression in the query it will run, on zero rows."""
     con = sandbox_connection()
     empty = _input_frame(mapping, pl.DataFrame({"line_no": pl.Series([], dtype=pl.Int64)}))
-    for key, sql in _expressions(mapping).items():
-        label = _key_label(key) if key != _TS_TEXT else "timestamp.expr"
+    keys_first = {lookup.hidden: lookup.key_sql for lookup in mapping.lookups}  # errors name the table's key
+    for key, sql in (keys_first | _expressions(mapping)).items():
+        label = _label(mapping, key)
         query = _select_sql({key: sql})
         _check_duckdb_parse(con, query, f"{where}: {label}", items=2)
         _check_duckdb_parse(con, _tolerant_sql({key: sql}), f"{where}: {label}", items=3)
@@ -485,7 +519,18 @@ def _bind_check(mapping: Mapping, where: str) -> None:
             if key == _TS_TEXT:
                 mapping.timestamp_type = _result_type(con, empty, sql)
         except duckdb.Error as exc:
-            raise UsageError(f"{where}: {label}: {_duckdb_message(exc)}") from exc
+            raise UsageError(f"{where}: {label}: {_bind_message(exc)}") from exc
+
+
+def _bind_message(exc: duckdb.Error) -> str:
+    message = _duckdb_message(exc)
+    if "lambda arrow" in message.lower():
+        # DuckDB 1.3+ refuses `x -> expr`; say which form works instead of its deprecation notice.
+        return (
+            "the lambda form `x -> ...` is not accepted; write `lambda x: ...` "
+            "(e.g. list_filter(tags, lambda t: t = 'vip'))"
+        )
+    return message
 
 
 def _result_type(con: duckdb.DuckDBPyConnection, empty: pl.DataFrame, sql: str) -> str:
@@ -563,8 +608,9 @@ def evaluate_columns(mapping: Mapping, fields: pl.DataFrame) -> tuple[pl.DataFra
 
     values: line_no + every mapped column, typed as in EVENT_SCHEMA; failures: line_no, reason.
     """
-    values, failures = _run_expressions(mapping, fields, dict(mapping.columns))
+    values, failures = _run_expressions(mapping, fields, _with_keys(mapping, dict(mapping.columns)))
     values, bad = _check_vocabulary(values)
+    values = _tally_unknown(mapping, values)
     return values, pl.concat([failures, bad]).sort("line_no")
 
 
@@ -583,7 +629,7 @@ def evaluate(mapping: Mapping, fields: pl.DataFrame, tz: ZoneInfo | None) -> Eva
     """Columns and timestamp in one pass over the batch (what the structured formats use)."""
     if mapping.timestamp_expr is None:
         raise UsageError(f"{mapping.path}: the mapping has no [timestamp] expr")
-    exprs = {_TS_TEXT: _timestamp_sql(mapping), **mapping.columns}
+    exprs = _with_keys(mapping, {_TS_TEXT: _timestamp_sql(mapping), **mapping.columns})
     values, failures = _run_expressions(mapping, fields, exprs)
     values, bad = _check_vocabulary(values)
     norm = _normalize(mapping, values[_TS_TEXT], tz)
@@ -594,7 +640,7 @@ def evaluate(mapping: Mapping, fields: pl.DataFrame, tz: ZoneInfo | None) -> Eva
     ts_bad = values.filter(pl.col("ts_error").is_not_null() & (pl.col("ts_error") != "__no_zone__")).select(
         "line_no", reason=pl.col("ts_error")
     )
-    good = values.filter(pl.col("ts_error").is_null()).drop("ts_error")
+    good = _tally_unknown(mapping, values.filter(pl.col("ts_error").is_null()).drop("ts_error"))
     readings = [c for c in (ALT_COLUMN, KIND_COLUMN) if c in good.columns]  # DST: ingest places them by order
     order = ["line_no", "ts", "ts_raw", "ts_offset", *readings, *[c for c in good.columns if c in mapping.columns]]
     return Evaluation(
@@ -614,14 +660,35 @@ def _normalize(mapping: Mapping, texts: pl.Series, tz: ZoneInfo | None) -> Norma
 
 
 def _expressions(mapping: Mapping) -> dict[str, str]:
-    exprs = dict(mapping.columns)
+    exprs = _with_keys(mapping, dict(mapping.columns))
     if mapping.timestamp_expr is not None:
         exprs[_TS_TEXT] = mapping.timestamp_expr
     return exprs
 
 
+def _with_keys(mapping: Mapping, exprs: dict[str, str]) -> dict[str, str]:
+    """exprs plus one hidden column per lookup table carrying its raw key (after the others, so a
+    failing row is named by the column it feeds)."""
+    return exprs | {lookup.hidden: lookup.key_sql for lookup in mapping.lookups}
+
+
+def _tally_unknown(mapping: Mapping, values: pl.DataFrame) -> pl.DataFrame:
+    """Count raw values no lookup table lists (when an ingest is collecting) and drop the key columns."""
+    tally = current_tally()
+    for lookup in mapping.lookups:
+        if tally is not None and values.height:
+            keys = values.get_column(lookup.hidden)
+            unknown = keys.filter(~keys.is_in(list(lookup.values)) | keys.is_null()).fill_null(NULL_KEY)
+            if unknown.len():
+                counts = unknown.value_counts()
+                tally.add(
+                    lookup.table, dict(zip(counts[lookup.hidden].to_list(), counts["count"].to_list(), strict=True))
+                )
+    return values.drop([lookup.hidden for lookup in mapping.lookups])
+
+
 def _sql_type(column: str) -> str:
-    if column == _TS_TEXT:
+    if column == _TS_TEXT or column.startswith(KEY_PREFIX):
         return "VARCHAR"
     arrow_type = EVENT_SCHEMA.field(column).type
     if pa.types.is_list(arrow_type):
@@ -630,7 +697,7 @@ def _sql_type(column: str) -> str:
 
 
 def _pl_type(column: str) -> pl.DataType:
-    if column == _TS_TEXT:
+    if column == _TS_TEXT or column.startswith(KEY_PREFIX):
         return pl.String()
     return {
         "VARCHAR": pl.String(),
@@ -746,7 +813,7 @@ def _run_expressions(
 def _reasons(con: duckdb.DuckDBPyConnection, mapping: Mapping, name: str, sql: str, rows: pl.DataFrame) -> pl.DataFrame:
     """DuckDB's own error text for rows on which expression `name` failed: re-derived on one row per
     distinct input (at most _REASON_QUERIES of them); further inputs cite the first failure."""
-    label = "timestamp.expr" if name == _TS_TEXT else f"columns.{name}"
+    label = _label(mapping, name)
     out_schema = {"line_no": pl.Int64(), "reason": pl.String()}
     if rows.height == 0:
         return pl.DataFrame(schema=out_schema)
