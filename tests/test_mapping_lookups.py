@@ -153,7 +153,7 @@ _KEY_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_charac
 @given(keys=st.lists(_KEY_TEXT, min_size=1, max_size=6, unique=True), probe=_KEY_TEXT)
 def test_any_raw_value_is_looked_up_exactly(tmp_path: Path, keys: list[str], probe: str) -> None:
     """Quotes, backslashes, Chinese, controls: a listed value maps to its action, any other is counted."""
-    lines = "\n".join(f"{toml_string(k)} = \"order.view\"" for k in keys)
+    lines = "\n".join(f'{toml_string(k)} = "order.view"' for k in keys)
     m = load_mapping(write(tmp_path, HEAD + f'[actions]\nfield = "op"\n[actions.values]\n{lines}\n'))
     rows = raw([{"t": "x", "op": k} for k in [*keys, probe]])
     with collecting_unknown() as tally:
