@@ -126,7 +126,7 @@ class IngestReport:
         return all(
             f.lines == f.events + f.quarantined + f.blank + f.structural
             for f in self.files
-            if not f.skipped_duplicate and f.records == f.events + f.quarantined
+            if not f.skipped_duplicate and not _is_document(f.format)
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -139,6 +139,14 @@ class IngestReport:
             for f in self.files
         ]
         return {"case": self.case, "files": files, "events": self.events, "quarantined": self.quarantined}
+
+
+def _is_document(fmt: str) -> bool:
+    """A format parsed as one document (JSON array, CloudTrail): it has records, not lines."""
+    try:
+        return get_format(fmt).kind == "document"
+    except UsageError:
+        return False
 
 
 # ---------------------------------------------------------------- entry points

@@ -280,7 +280,7 @@ def _pad(text: str, width: int) -> str:
 
 
 def _width(column: str) -> int:
-    return {"line_no": 7, "ts": 25, "outcome": 7}.get(column, 16)
+    return {"line_no": 7, "ts": 32, "outcome": 7}.get(column, 16)
 
 
 def _or_null(value: object) -> str:
