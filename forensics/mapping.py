@@ -24,7 +24,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import logging
 import threading
 import tomllib
 from dataclasses import dataclass, field
@@ -35,14 +34,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import duckdb
 import polars as pl
 import pyarrow as pa
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError as SqlglotParseError
-from sqlglot.errors import TokenError
 
 from forensics.errors import UsageError
 from forensics.limits import DEFAULT_TIMEOUT, limit_config, statement_timeout
 from forensics.mapping_lookups import KEY_PREFIX, NULL_KEY, Lookup, current_tally, parse_lookups
+from forensics.mapping_sql import denied_function, first_line, validate_expression, walk_json
 from forensics.schema import ACTIONS, EVENT_SCHEMA, OUTCOMES
 from forensics.timeparse import ALT_COLUMN, KIND_COLUMN, Normalized, local_readings, normalize
 
@@ -78,108 +74,6 @@ _TOP_KEYS: Final[tuple[str, ...]] = (
 )
 _TIMESTAMP_KEYS: Final[tuple[str, ...]] = ("expr", "formats", "epoch")
 _CSV_KEYS: Final[tuple[str, ...]] = ("delimiter", "header", "quote", "columns")
-
-# Functions an expression may not call. Prefixes end with '_'. Why each group:
-# files/network/catalog: reading anything but the record is not a mapping's job;
-# settings/environment: the result would depend on the machine that ran it;
-# clock/randomness/sequences: a re-ingest of the same file must reproduce the same rows.
-_DENIED_PREFIXES: Final[tuple[str, ...]] = (
-    "read_",
-    "parquet_",
-    "iceberg_",
-    "delta_",
-    "duckdb_",
-    "pragma_",
-    "sniff_",
-    "json_execute",
-    "http",
-    "s3_",
-    "current_",
-    "get_current",
-    "set_",
-    "which_",
-    "sqlite_",
-    "postgres_",
-    "mysql_",
-    "ducklake_",
-)
-_DENIED_NAMES: Final[frozenset[str]] = frozenset(
-    {
-        "glob",
-        "getenv",
-        "getvariable",
-        "query",
-        "query_table",
-        "install",
-        "load",
-        "attach",
-        "detach",
-        "copy",
-        "export",
-        "import",
-        "checkpoint",
-        "force_checkpoint",
-        "vacuum",
-        "random",
-        "rand",
-        "setseed",
-        "uuid",
-        "uuidv4",
-        "uuidv7",
-        "gen_random_uuid",
-        "now",
-        "today",
-        "transaction_timestamp",
-        "localtimestamp",
-        "localtime",
-        "nextval",
-        "currval",
-        "txid_current",
-        "version",
-        "database_size",
-        "pg_sleep",
-        "sleep",
-        "range",
-        "generate_series",
-        "unnest",
-        "summary",
-        "arrow_scan",
-        "seq_scan",
-        "test_all_types",
-        "enable_profiling",
-        "write_log",
-        "current_setting",
-    }
-)
-# sqlglot node types that are statements, queries or batch-dependent, never a per-record value.
-_DENIED_NODES: Final[tuple[type[exp.Expr], ...]] = (
-    exp.Query,
-    exp.Subquery,
-    exp.Exists,
-    exp.Table,
-    exp.Copy,
-    exp.Command,
-    exp.Create,
-    exp.Insert,
-    exp.Update,
-    exp.Delete,
-    exp.Drop,
-    exp.Set,
-    exp.Pragma,
-    exp.Use,
-    exp.DDL,
-    exp.DML,
-    exp.Attach,
-    exp.Detach,
-    exp.Install,
-    exp.Describe,
-    exp.Summarize,
-    exp.Window,
-    exp.AggFunc,
-    exp.Star,
-    exp.Placeholder,
-    exp.Parameter,
-)
 
 _ROW: Final[str] = "__forensics_row"  # the batch's line number inside DuckDB; cannot clash with a raw field
 _TS_TEXT: Final[str] = "__forensics_ts"
@@ -418,79 +312,6 @@ def _csv_options(section: dict[str, Any], fmt: str, where: str) -> CsvOptions:
     return CsvOptions(delimiter=delimiter, header=header, quote=quote, columns=tuple(names))
 
 
-def validate_expression(sql: str, *, where: str) -> frozenset[str]:
-    """Check one expression with sqlglot; return the raw field names it reads."""
-    try:
-        trees = [t for t in _quiet_parse(sql) if t is not None]
-    except (SqlglotParseError, TokenError) as exc:
-        raise UsageError(f"{where}: not a valid SQL expression: {_first_line(str(exc))}") from exc
-    if len(trees) != 1:
-        raise UsageError(f"{where}: must be one SQL expression, not several statements (remove ';')")
-    tree = trees[0]
-    for node in tree.walk():
-        _check_node(node, where)
-    # Every value-producing expression (column, literal, function, operator, CASE, CAST) is a
-    # sqlglot Condition; statements (ATTACH, SET, PRAGMA, INSTALL, ...) are not.
-    if not isinstance(tree, exp.Condition):
-        raise UsageError(f"{where}: must be a value expression (found a {type(tree).__name__.upper()} statement)")
-    return frozenset(col.name for col in tree.find_all(exp.Column))
-
-
-def _quiet_parse(sql: str) -> list[exp.Expr | None]:
-    # sqlglot logs a warning when it falls back to an opaque Command (e.g. for LOAD); we reject
-    # those ourselves with a better message, and library code does not write to stderr.
-    logger = logging.getLogger("sqlglot")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        return list(sqlglot.parse(sql, read="duckdb"))
-    finally:
-        logger.setLevel(level)
-
-
-def _check_node(node: exp.Expr, where: str) -> None:
-    if isinstance(node, _DENIED_NODES):
-        raise UsageError(f"{where}: {_describe(node)} is not allowed in a mapping expression (one value per record)")
-    if isinstance(node, exp.Column) and node.table:
-        raise UsageError(
-            f"{where}: qualified name {node.sql(dialect='duckdb')} is not allowed; raw fields are plain names "
-            f'(quote names containing dots: "a.b")'
-        )
-    if isinstance(node, exp.Func):
-        name = _function_name(node)
-        if _denied_function(name):
-            raise UsageError(f"{where}: function {name}() is not allowed in a mapping expression")
-
-
-def _describe(node: exp.Expr) -> str:
-    if isinstance(node, exp.Query | exp.Subquery | exp.Exists):
-        return "a subquery"
-    if isinstance(node, exp.AggFunc):
-        return f"aggregate {node.sql_name().lower()}()"
-    if isinstance(node, exp.Window):
-        return "a window function"
-    if isinstance(node, exp.Table):
-        return "a table reference"
-    if isinstance(node, exp.Star | exp.Placeholder | exp.Parameter):
-        return f"{node.sql(dialect='duckdb')!r}"
-    return f"a {type(node).__name__.upper()} statement"
-
-
-def _function_name(node: exp.Func) -> str:
-    if isinstance(node, exp.Anonymous):
-        return str(node.name).lower()
-    return node.sql_name().lower()
-
-
-def _denied_function(name: str) -> bool:
-    name = name.lower()
-    return name in _DENIED_NAMES or name.startswith(_DENIED_PREFIXES)
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text
-
-
 def _check_case_clashes(mapping: Mapping, where: str) -> None:
     # DuckDB resolves unquoted names case-insensitively, so two fields differing only by case
     # cannot both be read safely in one query.
@@ -570,25 +391,12 @@ def _check_duckdb_parse(con: duckdb.DuckDBPyConnection, query: str, where: str, 
         raise UsageError(f"{where}: must be one SQL expression")
     if node.get("from_table", {}).get("table_name") != _BATCH or node.get("where_clause") is not None:
         raise UsageError(f"{where}: must be one SQL expression")
-    for item in _walk_json(node["select_list"]):
+    for item in walk_json(node["select_list"]):
         if item.get("class") == "SUBQUERY":
             raise UsageError(f"{where}: a subquery is not allowed in a mapping expression")
         name = item.get("function_name")
-        if isinstance(name, str) and _denied_function(name):
+        if isinstance(name, str) and denied_function(name):
             raise UsageError(f"{where}: function {name}() is not allowed in a mapping expression")
-
-
-def _walk_json(value: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            found.append(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return found
 
 
 # ----------------------------------------------------------------------------------------------
@@ -917,7 +725,7 @@ def _row_reason(con: duckdb.DuckDBPyConnection, row: pl.DataFrame, exprs: dict[s
 
 
 def _duckdb_message(exc: Exception) -> str:
-    return _first_line(str(exc))
+    return first_line(str(exc))
 
 
 def _check_vocabulary(values: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
