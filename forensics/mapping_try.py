@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -58,8 +58,8 @@ class TryReport:
     unknown_values: dict[str, Any]  # lookup-table values not listed (as ingest reports them)
     null_columns: list[str]  # mappable columns with no value in any row
     unmapped_fields: list[str]  # raw fields no expression reads (they go to attrs)
-    quarantined: list[dict[str, Any]]  # {line_no, reason}
-    shown: int = field(default=0)
+    quarantined: list[dict[str, Any]]  # {line_no, reason}, the first N
+    quarantined_count: int = 0  # all of them (a JSON document is parsed whole)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -76,6 +76,7 @@ class TryReport:
             "null_columns": self.null_columns,
             "unmapped_fields": self.unmapped_fields,
             "quarantined": self.quarantined,
+            "quarantined_count": self.quarantined_count,
         }
 
     def summary(self) -> list[str]:
@@ -163,7 +164,7 @@ def _report(
     unknown: dict[str, Any],
     limit: int,
 ) -> TryReport:
-    quarantine = result.quarantine.sort("line_no")
+    quarantine = result.quarantine.select("line_no", "reason").sort("line_no")
     mapped = [c for c in MAPPABLE_COLUMNS if c in mapping.columns]
     return TryReport(
         mapping=str(mapping.path),
@@ -179,6 +180,7 @@ def _report(
         null_columns=[c for c in MAPPABLE_COLUMNS if events.height == 0 or events[c].null_count() == events.height],
         unmapped_fields=_unmapped(events),
         quarantined=[{"line_no": int(n), "reason": str(r)} for n, r in quarantine.head(limit).iter_rows()],
+        quarantined_count=quarantine.height,
     )
 
 
@@ -268,7 +270,8 @@ def _summary(report: TryReport) -> Iterator[str]:
         yield f"not in [{table}.values]: {listed}"
     yield "columns left null: " + (", ".join(report.null_columns) or "none")
     yield "raw fields not mapped (kept in attrs): " + (", ".join(cut(f) for f in report.unmapped_fields) or "none")
-    yield f"would be quarantined: {len(report.quarantined)}" + (":" if report.quarantined else "")
+    shown = f" (first {len(report.quarantined)} shown)" if report.quarantined_count > len(report.quarantined) else ""
+    yield f"would be quarantined: {report.quarantined_count}{shown}" + (":" if report.quarantined else "")
     for item in report.quarantined:
         yield f"  line {item['line_no']}: {cut(item['reason'], 160)}"
 

@@ -151,3 +151,16 @@ def test_csv_gb18030_chinese_headers_skip_header_line(tmp_path: Path) -> None:
     assert [r["order_ids"] for r in report.rows] == [["J1"]]
     assert report.rows[0]["ts"] == "2024-03-01T02:00:00+00:00"
     assert report.unmapped_fields == ["快递公司"]
+
+
+def test_json_document_is_parsed_whole_and_counts_every_quarantined_record(tmp_path: Path) -> None:
+    mapping = tmp_path / "doc.toml"
+    mapping.write_text(MAPPING.replace('format = "jsonl"', 'format = "json"'), encoding="utf-8")
+    good = {"t": "2024-03-01 10:00:00", "操作": "查看订单", "ids": ["A1"], "who": "u"}
+    records = [good, 1, 2, 3, good, "x"]
+    log = tmp_path / "doc.json"
+    log.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+    report = try_mapping(mapping, log, TryOptions(lines=2))
+    assert report.document and report.records == 6
+    assert len(report.rows) == 2 and len(report.quarantined) == 2 and report.quarantined_count == 4
+    assert "would be quarantined: 4 (first 2 shown):" in report.summary()
