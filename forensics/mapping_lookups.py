@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import json
 import threading
+import unicodedata
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -93,7 +95,8 @@ def _parse_one(
 ) -> Lookup:
     for key in section:
         if key not in _KEYS:
-            raise UsageError(f"{where}: unknown key {table}.{key}{_suggest(key, _KEYS)}")
+            shown = key if key.isidentifier() else _shown_key(key)
+            raise UsageError(f"{where}: unknown key {table}.{shown}{_suggest(key, _KEYS)}")
     key_sql, key_label = _key(table, section, where)
     chosen = section.get("default", default)
     if not isinstance(chosen, str):
@@ -106,12 +109,19 @@ def _parse_one(
         )
     checked: dict[str, str] = {}
     for raw, value in values.items():
-        label = f"{where}: {table}.values.{quote_field(raw)}"
+        label = f"{where}: {table}.values.{_shown_key(raw)}"
         if not isinstance(value, str):
             raise UsageError(f"{label} must be a string (one of the {column} values)")
         _in_vocabulary(value, vocabulary, label, column)
         checked[raw] = value
     return Lookup(table, column, key_sql, key_label, chosen, checked)
+
+
+def _shown_key(raw: str) -> str:
+    """A raw value as a quoted key in a one-line message: quotes and controls escaped, bidi and zero-width
+    characters as \\uXXXX so an error message cannot be reordered or split."""
+    text = json.dumps(raw, ensure_ascii=False)
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") else c for c in text)
 
 
 def _key(table: str, section: dict[str, Any], where: str) -> tuple[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 
 import polars as pl
@@ -223,3 +224,30 @@ def test_mapping_without_tables_reports_nothing(tmp_path: Path) -> None:
     assert report.files[0].unknown_values == {}
     manifest = json.loads((case / "manifest.json").read_text(encoding="utf-8"))
     assert "unknown_values" not in manifest["inputs"][0]  # existing manifests keep their exact shape
+
+
+_TOML_VALUES = st.recursive(
+    st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.floats(allow_nan=False)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    section=st.dictionaries(
+        st.sampled_from(["field", "expr", "default", "values", "other"]),
+        st.one_of(_TOML_VALUES, st.dictionaries(st.text(max_size=4), st.sampled_from(["order.view", "nope", "other"]))),
+    )
+)
+def test_any_lookup_section_is_accepted_or_refused_with_a_usage_error(section: dict[str, object]) -> None:
+    from forensics.mapping_lookups import parse_lookups
+
+    try:
+        (lookup,) = parse_lookups({"actions": section}, {}, "m.toml")
+    except UsageError as exc:
+        message = str(exc)
+        assert message.startswith("m.toml: ")
+        assert not [c for c in message if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+        return
+    assert lookup.column == "action" and lookup.values
