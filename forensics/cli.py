@@ -877,3 +877,9 @@ def demo(out_dir: Path) -> None:
     for line in result.summary:
         click.echo(line)
     click.echo(f"exhibit PDF: {result.pdf}")
+
+
+# `forensics mapping ...` lives in its own module (cli.py is long); it gets this module's error handling.
+from forensics.cli_mapping import register as _register_mapping  # noqa: E402
+
+_register_mapping(main, _friendly)

@@ -33,6 +33,7 @@ from forensics.errors import ForensicsError, UsageError
 from forensics.formats import format_names, get_format
 from forensics.formats.base import Format, FormatOptions, ParseError, ParseResult
 from forensics.formats.detect import Detection, detect
+from forensics.mapping_lookups import collecting_unknown, unknown_warning
 from forensics.quarantine_report import DEFAULT_MAX_QUARANTINE_RATIO, quarantine_warning, top_reasons
 from forensics.reader import (
     BLOCK_SIZE,
@@ -100,6 +101,8 @@ class FileReport:
     duplicate_of: dict[str, str] | None = None  # the earlier input (path, sha256) with the same (decompressed) content
     log_format: str | None = None  # the access-log format string or preset the file was read with
     detection: str | None = None  # --format auto: what was chosen and why (one sentence)
+    # raw values a mapping's [actions]/[actor_types] table did not list: {table: {records, values}}
+    unknown_values: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -123,7 +126,7 @@ class IngestReport:
         return all(
             f.lines == f.events + f.quarantined + f.blank + f.structural
             for f in self.files
-            if not f.skipped_duplicate and f.records == f.events + f.quarantined
+            if not f.skipped_duplicate and not _is_document(f.format)
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -132,9 +135,18 @@ class IngestReport:
             {k: getattr(f, k) for k in keys}
             | {"structural": f.structural, "skipped_duplicate": f.skipped_duplicate, "duplicate_of": f.duplicate_of}
             | {"warnings": f.warnings, "log_format": f.log_format, "detection": f.detection}
+            | {"unknown_values": f.unknown_values}
             for f in self.files
         ]
         return {"case": self.case, "files": files, "events": self.events, "quarantined": self.quarantined}
+
+
+def _is_document(fmt: str) -> bool:
+    """A format parsed as one document (JSON array, CloudTrail): it has records, not lines."""
+    try:
+        return get_format(fmt).kind == "document"
+    except UsageError:
+        return False
 
 
 # ---------------------------------------------------------------- entry points
@@ -470,7 +482,8 @@ def ingest_file(
     generation = (generations or {}).get(pre_sha256, 0) + 1
     stager = Stager(case.root, pre_sha256, source, staging_root=staging, generation=generation)
     try:
-        counts, stats, merkle, structural = _run_parser(fmt, parser, path, options, stager, pre_sha256, source)
+        with collecting_unknown() as tally:  # raw values no lookup table of the mapping lists
+            counts, stats, merkle, structural = _run_parser(fmt, parser, path, options, stager, pre_sha256, source)
         if stats.raw.sha256 != pre_sha256:
             raise ForensicsError(f"{path}: file changed while it was being ingested (SHA-256 differs); try again")
         entry = _input_entry(path, source, fmt.name, options, mapping, stats, counts, merkle)
@@ -484,6 +497,11 @@ def ingest_file(
         if mapping is not None and options.mapping is not None:
             entry["mapping_copy"] = _preserve_mapping(case, options.mapping, mapping.sha256)
         entry["warnings"] = _quarantine_warnings(path, fmt.name, counts, stager, options, mapping is not None)
+        unknown = tally.to_json()
+        if unknown:  # only then: manifests of mappings without tables keep their exact shape
+            entry["unknown_values"] = unknown
+            defaults = {lookup.table: lookup.default for lookup in mapping.lookups} if mapping else {}
+            entry["warnings"].append(unknown_warning(str(path), unknown, defaults))
         if options.preserve:
             entry["preserved_copy"] = _preserve(case, path, pre_sha256)
     except BaseException:
@@ -505,6 +523,7 @@ def ingest_file(
         warnings=list(entry["warnings"]),
         log_format=resolved.log_format,
         detection=resolved.detection.describe() if resolved.detection else None,
+        unknown_values=unknown,
     )
     return report, _Stored(entry, stager)
 

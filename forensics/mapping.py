@@ -24,7 +24,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import logging
 import threading
 import tomllib
 from dataclasses import dataclass, field
@@ -35,13 +34,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import duckdb
 import polars as pl
 import pyarrow as pa
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError as SqlglotParseError
-from sqlglot.errors import TokenError
 
 from forensics.errors import UsageError
 from forensics.limits import DEFAULT_TIMEOUT, limit_config, statement_timeout
+from forensics.mapping_lookups import KEY_PREFIX, NULL_KEY, Lookup, current_tally, parse_lookups
+from forensics.mapping_sql import denied_function, first_line, validate_expression, walk_json
 from forensics.schema import ACTIONS, EVENT_SCHEMA, OUTCOMES
 from forensics.timeparse import ALT_COLUMN, KIND_COLUMN, Normalized, local_readings, normalize
 
@@ -63,111 +60,20 @@ MAPPABLE_COLUMNS: Final[tuple[str, ...]] = tuple(f.name for f in EVENT_SCHEMA if
 # nothing about what happened or how it ended, which is exactly 'other' / 'unknown'.
 DEFAULT_EXPRESSIONS: Final[dict[str, str]] = {"action": "'other'", "outcome": "'unknown'"}
 
-_TOP_KEYS: Final[tuple[str, ...]] = ("source", "format", "tz", "encoding", "description", "timestamp", "columns", "csv")
+_TOP_KEYS: Final[tuple[str, ...]] = (
+    "source",
+    "format",
+    "tz",
+    "encoding",
+    "description",
+    "timestamp",
+    "columns",
+    "csv",
+    "actions",
+    "actor_types",
+)
 _TIMESTAMP_KEYS: Final[tuple[str, ...]] = ("expr", "formats", "epoch")
 _CSV_KEYS: Final[tuple[str, ...]] = ("delimiter", "header", "quote", "columns")
-
-# Functions an expression may not call. Prefixes end with '_'. Why each group:
-# files/network/catalog: reading anything but the record is not a mapping's job;
-# settings/environment: the result would depend on the machine that ran it;
-# clock/randomness/sequences: a re-ingest of the same file must reproduce the same rows.
-_DENIED_PREFIXES: Final[tuple[str, ...]] = (
-    "read_",
-    "parquet_",
-    "iceberg_",
-    "delta_",
-    "duckdb_",
-    "pragma_",
-    "sniff_",
-    "json_execute",
-    "http",
-    "s3_",
-    "current_",
-    "get_current",
-    "set_",
-    "which_",
-    "sqlite_",
-    "postgres_",
-    "mysql_",
-    "ducklake_",
-)
-_DENIED_NAMES: Final[frozenset[str]] = frozenset(
-    {
-        "glob",
-        "getenv",
-        "getvariable",
-        "query",
-        "query_table",
-        "install",
-        "load",
-        "attach",
-        "detach",
-        "copy",
-        "export",
-        "import",
-        "checkpoint",
-        "force_checkpoint",
-        "vacuum",
-        "random",
-        "rand",
-        "setseed",
-        "uuid",
-        "uuidv4",
-        "uuidv7",
-        "gen_random_uuid",
-        "now",
-        "today",
-        "transaction_timestamp",
-        "localtimestamp",
-        "localtime",
-        "nextval",
-        "currval",
-        "txid_current",
-        "version",
-        "database_size",
-        "pg_sleep",
-        "sleep",
-        "range",
-        "generate_series",
-        "unnest",
-        "summary",
-        "arrow_scan",
-        "seq_scan",
-        "test_all_types",
-        "enable_profiling",
-        "write_log",
-        "current_setting",
-    }
-)
-# sqlglot node types that are statements, queries or batch-dependent, never a per-record value.
-_DENIED_NODES: Final[tuple[type[exp.Expr], ...]] = (
-    exp.Query,
-    exp.Subquery,
-    exp.Exists,
-    exp.Table,
-    exp.Copy,
-    exp.Command,
-    exp.Create,
-    exp.Insert,
-    exp.Update,
-    exp.Delete,
-    exp.Drop,
-    exp.Set,
-    exp.Pragma,
-    exp.Use,
-    exp.DDL,
-    exp.DML,
-    exp.Attach,
-    exp.Detach,
-    exp.Install,
-    exp.Describe,
-    exp.Summarize,
-    exp.Window,
-    exp.AggFunc,
-    exp.Star,
-    exp.Placeholder,
-    exp.Parameter,
-)
 
 _ROW: Final[str] = "__forensics_row"  # the batch's line number inside DuckDB; cannot clash with a raw field
 _TS_TEXT: Final[str] = "__forensics_ts"
@@ -201,6 +107,8 @@ class Mapping:
     # DuckDB type of the timestamp expression (found when loading): text is normalized by
     # forensics.timeparse, a DuckDB TIMESTAMP/TIMESTAMPTZ value is first written as ISO text
     timestamp_type: str = "VARCHAR"
+    # [actions] / [actor_types] tables (forensics.mapping_lookups); their CASE is in `columns`
+    lookups: list[Lookup] = field(default_factory=list)
 
 
 @dataclass
@@ -247,7 +155,12 @@ def mapping_from_dict(doc: dict[str, Any], *, path: Path, sha256: str) -> Mappin
     if fmt in STRUCTURED_FORMATS and "expr" not in ts_section:
         raise UsageError(f"{where}: [timestamp] expr is required for format {fmt} (the raw field holding the time)")
 
+    lookups = parse_lookups(doc, columns_section, where)
     columns = _columns(columns_section, where)
+    for lookup in lookups:
+        columns[lookup.column] = lookup.case_sql()
+        if lookup.column == "action" and "action_raw" not in columns_section:
+            columns["action_raw"] = lookup.key_sql  # the platform's own name, as the table was keyed
     mapping = Mapping(
         source=_opt_str(doc, "source", where) or path.stem,
         format=fmt,
@@ -261,12 +174,14 @@ def mapping_from_dict(doc: dict[str, Any], *, path: Path, sha256: str) -> Mappin
         csv=_csv_options(csv_section, fmt, where),
         path=path,
         sha256=sha256,
+        lookups=lookups,
     )
-    exprs = dict(columns)
+    exprs = {lookup.hidden: lookup.key_sql for lookup in lookups}  # first: errors name the table's key
+    exprs.update(columns)
     if mapping.timestamp_expr is not None:
         exprs["timestamp.expr"] = mapping.timestamp_expr
     for key, sql in exprs.items():
-        mapping.fields_by_expr[key] = validate_expression(sql, where=f"{where}: {_key_label(key)}")
+        mapping.fields_by_expr[key] = validate_expression(sql, where=f"{where}: {_label(mapping, key)}")
     _check_case_clashes(mapping, where)
     _bind_check(mapping, where)
     return mapping
@@ -274,6 +189,18 @@ def mapping_from_dict(doc: dict[str, Any], *, path: Path, sha256: str) -> Mappin
 
 def _key_label(key: str) -> str:
     return key if key.startswith("timestamp.") else f"columns.{key}"
+
+
+def _label(mapping: Mapping, key: str) -> str:
+    """Where the expression behind an evaluation key is written in the mapping file."""
+    if key == _TS_TEXT:
+        return "timestamp.expr"
+    for lookup in mapping.lookups:
+        if key == lookup.hidden:
+            return lookup.key_label
+        if key == lookup.column:
+            return f"[{lookup.table}]"
+    return _key_label(key)
 
 
 def _check_keys(section: dict[str, Any], allowed: tuple[str, ...], where: str, prefix: str) -> None:
@@ -385,79 +312,6 @@ def _csv_options(section: dict[str, Any], fmt: str, where: str) -> CsvOptions:
     return CsvOptions(delimiter=delimiter, header=header, quote=quote, columns=tuple(names))
 
 
-def validate_expression(sql: str, *, where: str) -> frozenset[str]:
-    """Check one expression with sqlglot; return the raw field names it reads."""
-    try:
-        trees = [t for t in _quiet_parse(sql) if t is not None]
-    except (SqlglotParseError, TokenError) as exc:
-        raise UsageError(f"{where}: not a valid SQL expression: {_first_line(str(exc))}") from exc
-    if len(trees) != 1:
-        raise UsageError(f"{where}: must be one SQL expression, not several statements (remove ';')")
-    tree = trees[0]
-    for node in tree.walk():
-        _check_node(node, where)
-    # Every value-producing expression (column, literal, function, operator, CASE, CAST) is a
-    # sqlglot Condition; statements (ATTACH, SET, PRAGMA, INSTALL, ...) are not.
-    if not isinstance(tree, exp.Condition):
-        raise UsageError(f"{where}: must be a value expression (found a {type(tree).__name__.upper()} statement)")
-    return frozenset(col.name for col in tree.find_all(exp.Column))
-
-
-def _quiet_parse(sql: str) -> list[exp.Expr | None]:
-    # sqlglot logs a warning when it falls back to an opaque Command (e.g. for LOAD); we reject
-    # those ourselves with a better message, and library code does not write to stderr.
-    logger = logging.getLogger("sqlglot")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        return list(sqlglot.parse(sql, read="duckdb"))
-    finally:
-        logger.setLevel(level)
-
-
-def _check_node(node: exp.Expr, where: str) -> None:
-    if isinstance(node, _DENIED_NODES):
-        raise UsageError(f"{where}: {_describe(node)} is not allowed in a mapping expression (one value per record)")
-    if isinstance(node, exp.Column) and node.table:
-        raise UsageError(
-            f"{where}: qualified name {node.sql(dialect='duckdb')} is not allowed; raw fields are plain names "
-            f'(quote names containing dots: "a.b")'
-        )
-    if isinstance(node, exp.Func):
-        name = _function_name(node)
-        if _denied_function(name):
-            raise UsageError(f"{where}: function {name}() is not allowed in a mapping expression")
-
-
-def _describe(node: exp.Expr) -> str:
-    if isinstance(node, exp.Query | exp.Subquery | exp.Exists):
-        return "a subquery"
-    if isinstance(node, exp.AggFunc):
-        return f"aggregate {node.sql_name().lower()}()"
-    if isinstance(node, exp.Window):
-        return "a window function"
-    if isinstance(node, exp.Table):
-        return "a table reference"
-    if isinstance(node, exp.Star | exp.Placeholder | exp.Parameter):
-        return f"{node.sql(dialect='duckdb')!r}"
-    return f"a {type(node).__name__.upper()} statement"
-
-
-def _function_name(node: exp.Func) -> str:
-    if isinstance(node, exp.Anonymous):
-        return str(node.name).lower()
-    return node.sql_name().lower()
-
-
-def _denied_function(name: str) -> bool:
-    name = name.lower()
-    return name in _DENIED_NAMES or name.startswith(_DENIED_PREFIXES)
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else text
-
-
 def _check_case_clashes(mapping: Mapping, where: str) -> None:
     # DuckDB resolves unquoted names case-insensitively, so two fields differing only by case
     # cannot both be read safely in one query.
@@ -474,8 +328,9 @@ def _bind_check(mapping: Mapping, where: str) -> None:
     """Let DuckDB parse and bind every expression in the query it will run, on zero rows."""
     con = sandbox_connection()
     empty = _input_frame(mapping, pl.DataFrame({"line_no": pl.Series([], dtype=pl.Int64)}))
-    for key, sql in _expressions(mapping).items():
-        label = _key_label(key) if key != _TS_TEXT else "timestamp.expr"
+    keys_first = {lookup.hidden: lookup.key_sql for lookup in mapping.lookups}  # errors name the table's key
+    for key, sql in (keys_first | _expressions(mapping)).items():
+        label = _label(mapping, key)
         query = _select_sql({key: sql})
         _check_duckdb_parse(con, query, f"{where}: {label}", items=2)
         _check_duckdb_parse(con, _tolerant_sql({key: sql}), f"{where}: {label}", items=3)
@@ -485,7 +340,18 @@ def _bind_check(mapping: Mapping, where: str) -> None:
             if key == _TS_TEXT:
                 mapping.timestamp_type = _result_type(con, empty, sql)
         except duckdb.Error as exc:
-            raise UsageError(f"{where}: {label}: {_duckdb_message(exc)}") from exc
+            raise UsageError(f"{where}: {label}: {_bind_message(exc)}") from exc
+
+
+def _bind_message(exc: duckdb.Error) -> str:
+    message = _duckdb_message(exc)
+    if "lambda arrow" in message.lower():
+        # DuckDB 1.3+ refuses `x -> expr`; say which form works instead of its deprecation notice.
+        return (
+            "the lambda form `x -> ...` is not accepted; write `lambda x: ...` "
+            "(e.g. list_filter(tags, lambda t: t = 'vip'))"
+        )
+    return message
 
 
 def _result_type(con: duckdb.DuckDBPyConnection, empty: pl.DataFrame, sql: str) -> str:
@@ -525,25 +391,12 @@ def _check_duckdb_parse(con: duckdb.DuckDBPyConnection, query: str, where: str, 
         raise UsageError(f"{where}: must be one SQL expression")
     if node.get("from_table", {}).get("table_name") != _BATCH or node.get("where_clause") is not None:
         raise UsageError(f"{where}: must be one SQL expression")
-    for item in _walk_json(node["select_list"]):
+    for item in walk_json(node["select_list"]):
         if item.get("class") == "SUBQUERY":
             raise UsageError(f"{where}: a subquery is not allowed in a mapping expression")
         name = item.get("function_name")
-        if isinstance(name, str) and _denied_function(name):
+        if isinstance(name, str) and denied_function(name):
             raise UsageError(f"{where}: function {name}() is not allowed in a mapping expression")
-
-
-def _walk_json(value: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            found.append(item)
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-    return found
 
 
 # ----------------------------------------------------------------------------------------------
@@ -563,8 +416,9 @@ def evaluate_columns(mapping: Mapping, fields: pl.DataFrame) -> tuple[pl.DataFra
 
     values: line_no + every mapped column, typed as in EVENT_SCHEMA; failures: line_no, reason.
     """
-    values, failures = _run_expressions(mapping, fields, dict(mapping.columns))
+    values, failures = _run_expressions(mapping, fields, _with_keys(mapping, dict(mapping.columns)))
     values, bad = _check_vocabulary(values)
+    values = _tally_unknown(mapping, values)
     return values, pl.concat([failures, bad]).sort("line_no")
 
 
@@ -583,7 +437,7 @@ def evaluate(mapping: Mapping, fields: pl.DataFrame, tz: ZoneInfo | None) -> Eva
     """Columns and timestamp in one pass over the batch (what the structured formats use)."""
     if mapping.timestamp_expr is None:
         raise UsageError(f"{mapping.path}: the mapping has no [timestamp] expr")
-    exprs = {_TS_TEXT: _timestamp_sql(mapping), **mapping.columns}
+    exprs = _with_keys(mapping, {_TS_TEXT: _timestamp_sql(mapping), **mapping.columns})
     values, failures = _run_expressions(mapping, fields, exprs)
     values, bad = _check_vocabulary(values)
     norm = _normalize(mapping, values[_TS_TEXT], tz)
@@ -594,7 +448,7 @@ def evaluate(mapping: Mapping, fields: pl.DataFrame, tz: ZoneInfo | None) -> Eva
     ts_bad = values.filter(pl.col("ts_error").is_not_null() & (pl.col("ts_error") != "__no_zone__")).select(
         "line_no", reason=pl.col("ts_error")
     )
-    good = values.filter(pl.col("ts_error").is_null()).drop("ts_error")
+    good = _tally_unknown(mapping, values.filter(pl.col("ts_error").is_null()).drop("ts_error"))
     readings = [c for c in (ALT_COLUMN, KIND_COLUMN) if c in good.columns]  # DST: ingest places them by order
     order = ["line_no", "ts", "ts_raw", "ts_offset", *readings, *[c for c in good.columns if c in mapping.columns]]
     return Evaluation(
@@ -614,14 +468,35 @@ def _normalize(mapping: Mapping, texts: pl.Series, tz: ZoneInfo | None) -> Norma
 
 
 def _expressions(mapping: Mapping) -> dict[str, str]:
-    exprs = dict(mapping.columns)
+    exprs = _with_keys(mapping, dict(mapping.columns))
     if mapping.timestamp_expr is not None:
         exprs[_TS_TEXT] = mapping.timestamp_expr
     return exprs
 
 
+def _with_keys(mapping: Mapping, exprs: dict[str, str]) -> dict[str, str]:
+    """exprs plus one hidden column per lookup table carrying its raw key (after the others, so a
+    failing row is named by the column it feeds)."""
+    return exprs | {lookup.hidden: lookup.key_sql for lookup in mapping.lookups}
+
+
+def _tally_unknown(mapping: Mapping, values: pl.DataFrame) -> pl.DataFrame:
+    """Count raw values no lookup table lists (when an ingest is collecting) and drop the key columns."""
+    tally = current_tally()
+    for lookup in mapping.lookups:
+        if tally is not None and values.height:
+            keys = values.get_column(lookup.hidden)
+            unknown = keys.filter(~keys.is_in(list(lookup.values)) | keys.is_null()).fill_null(NULL_KEY)
+            if unknown.len():
+                counts = unknown.value_counts()
+                tally.add(
+                    lookup.table, dict(zip(counts[lookup.hidden].to_list(), counts["count"].to_list(), strict=True))
+                )
+    return values.drop([lookup.hidden for lookup in mapping.lookups])
+
+
 def _sql_type(column: str) -> str:
-    if column == _TS_TEXT:
+    if column == _TS_TEXT or column.startswith(KEY_PREFIX):
         return "VARCHAR"
     arrow_type = EVENT_SCHEMA.field(column).type
     if pa.types.is_list(arrow_type):
@@ -630,7 +505,7 @@ def _sql_type(column: str) -> str:
 
 
 def _pl_type(column: str) -> pl.DataType:
-    if column == _TS_TEXT:
+    if column == _TS_TEXT or column.startswith(KEY_PREFIX):
         return pl.String()
     return {
         "VARCHAR": pl.String(),
@@ -746,7 +621,7 @@ def _run_expressions(
 def _reasons(con: duckdb.DuckDBPyConnection, mapping: Mapping, name: str, sql: str, rows: pl.DataFrame) -> pl.DataFrame:
     """DuckDB's own error text for rows on which expression `name` failed: re-derived on one row per
     distinct input (at most _REASON_QUERIES of them); further inputs cite the first failure."""
-    label = "timestamp.expr" if name == _TS_TEXT else f"columns.{name}"
+    label = _label(mapping, name)
     out_schema = {"line_no": pl.Int64(), "reason": pl.String()}
     if rows.height == 0:
         return pl.DataFrame(schema=out_schema)
@@ -850,7 +725,7 @@ def _row_reason(con: duckdb.DuckDBPyConnection, row: pl.DataFrame, exprs: dict[s
 
 
 def _duckdb_message(exc: Exception) -> str:
-    return _first_line(str(exc))
+    return first_line(str(exc))
 
 
 def _check_vocabulary(values: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

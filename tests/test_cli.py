@@ -51,6 +51,7 @@ def test_ingest_json_contract_and_accounting(apache_case: Path, tmp_path: Path) 
         "warnings",
         "log_format",  # the format string read with (issue 15: auto says which it chose)
         "detection",
+        "unknown_values",  # raw values a mapping's [actions]/[actor_types] table did not list (issue 16)
     }
     assert f["skipped_duplicate"] is True  # second ingest of the same bytes
 

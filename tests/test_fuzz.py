@@ -369,3 +369,52 @@ def test_w3c_corpus_keeps_its_directives(tmp_path: Path) -> None:
     assert c["files"] == 2 and c["events"] > 0
     # directives are structural: events + quarantined < lines, and nothing was refused
     assert c["events"] + c["quarantined"] < c["lines"] and c["refused"] == 0
+
+
+# ---------------------------------------------------------------- raw field types implied by the mapping (issue 16, 6c)
+
+TYPED_MAPPING = """source = "shop"
+format = "{fmt}"
+[timestamp]
+expr = "t"
+[columns]
+action_raw = "op"
+order_ids = "list_filter(CAST(items AS VARCHAR[]), lambda o: o <> 'internal')"
+masked = "list_contains(CAST(flags AS VARCHAR[]), 'masked')"
+record_count = "len(TRY_CAST(batch AS VARCHAR[]))"
+bytes = "CAST(size AS BIGINT) * 2"
+status = "CASE WHEN TRY_CAST(code AS INTEGER) >= 500 THEN 2 ELSE 1 END"
+seq = "CAST(seqno AS BIGINT) + 1"
+fields = "CAST(exposed AS VARCHAR[])"
+"""
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+def test_fuzz_mapping_generates_lists_and_numbers_where_the_mapping_needs_them(tmp_path: Path, fmt: str) -> None:
+    """The reproduction: a JSON list field compared inside a lambda got a string, a false round-trip failure."""
+    mapping = tmp_path / "typed.toml"
+    mapping.write_text(TYPED_MAPPING.format(fmt=fmt), encoding="utf-8")
+    report = run_fuzz(FuzzOptions(mapping=mapping, examples=60, seed=1, failures_dir=tmp_path))
+    assert report.ok, "\n".join(report.summary())
+    assert report.checks["round_trip"] > 0
+
+
+def test_plan_records_infers_field_types_from_use(tmp_path: Path) -> None:
+    from forensics.mapping import load_mapping
+    from forensics.testing.structured import plan_records
+
+    mapping = tmp_path / "typed.toml"
+    mapping.write_text(TYPED_MAPPING.format(fmt="jsonl"), encoding="utf-8")
+    kinds = {name: fp.kind for name, fp in plan_records(load_mapping(mapping)).fields.items()}
+    assert kinds == {
+        "t": "time",
+        "op": "text",
+        "items": "list",
+        "flags": "list",
+        "batch": "list",
+        "size": "int",
+        "code": "int",
+        "seqno": "int",
+        "exposed": "list",
+    }
+    assert "o" not in kinds  # a lambda's parameter is not a raw field

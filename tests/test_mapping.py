@@ -462,3 +462,24 @@ def test_every_row_is_a_value_or_a_failure(tmp_path_factory: pytest.TempPathFact
 def test_mappable_columns_exclude_provenance() -> None:
     assert "actor_id" in MAPPABLE_COLUMNS
     assert not {"ts", "source", "src_sha256", "line_no", "row_digest", "attrs"} & set(MAPPABLE_COLUMNS)
+
+
+# ------------------------------------------------------------------ lambda syntax (issue 16, 6d)
+
+
+def test_arrow_lambda_gets_a_clear_error_naming_key_and_accepted_form(tmp_path: Path) -> None:
+    path = write(tmp_path, mapping_text("fields = \"list_filter(CAST(tags AS VARCHAR[]), x -> x = 'vip')\""))
+    with pytest.raises(UsageError) as err:
+        load_mapping(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: columns.fields: ")
+    assert "`lambda x: ...`" in message
+    assert "Binder Error" not in message
+
+
+def test_python_style_lambda_is_accepted(tmp_path: Path) -> None:
+    m = load(tmp_path, "fields = \"list_filter(CAST(tags AS VARCHAR[]), lambda x: x <> 'vip')\"")
+    rows = pl.DataFrame({"line_no": [1], "t": ["2024-01-01T00:00:00Z"], "tags": ['["vip", "phone"]']})
+    values, failures = evaluate_columns(m, rows)  # type: ignore[arg-type]
+    assert failures.height == 0
+    assert values["fields"].to_list() == [["phone"]]

@@ -79,7 +79,9 @@ def default_mapping_toml(fmt: str) -> str:
 class FieldPlan:
     """How to generate one raw field, and which canonical column equals it (if any)."""
 
-    kind: str  # time | int | bool | action | outcome | actor_type | text | literal | object | array
+    # time | int | bool | action | outcome | actor_type | text | literal | object | array | list
+    # (array: read with a JSON path '$[*]'; list: cast to a DuckDB list, e.g. CAST(f AS VARCHAR[]))
+    kind: str
     column: str | None = None  # canonical column that is exactly this field's value
     literals: tuple[str, ...] = ()
     paths: list[tuple[str, ...]] = field(default_factory=list)  # JSON paths read from an object field
@@ -135,7 +137,9 @@ def _coalesced_fields(tree: exp.Expression) -> tuple[str, ...]:
 def _kind_for(column: str) -> str:
     if column in ("action", "outcome", "actor_type"):
         return column
-    return _column_type(column)
+    kind = _column_type(column)
+    # a field that becomes a list column as it is (or through CAST) must be written as a list the cast reads
+    return "list" if kind == "array" else kind
 
 
 def _json_path(literal: str) -> tuple[str, ...] | None:
@@ -163,15 +167,38 @@ def _json_paths(func: exp.Func) -> list[tuple[str, ...]]:
     return out
 
 
+def _cast_kind(cast: exp.Cast) -> str | None:
+    """What a raw text must look like for this CAST to succeed: a list, an integer, a boolean (else None)."""
+    to = cast.to
+    if to.is_type(exp.DataType.Type.ARRAY, exp.DataType.Type.LIST):
+        return "list"
+    target = to.sql(dialect="duckdb").lower()
+    if target.endswith("[]") or target.startswith(("list", "array")):
+        return "list"
+    if target.startswith(_INT_TYPES):
+        return "int"
+    return "bool" if target == "boolean" else None
+
+
+def _lambda_params(tree: exp.Expression) -> set[str]:
+    """Names bound by a lambda (`lambda o: o <> ''`): they are not raw fields."""
+    return {str(p.name) for lam in tree.find_all(exp.Lambda) for p in lam.expressions}
+
+
 def _observe(tree: exp.Expression, plans: dict[str, FieldPlan]) -> None:
-    """Infer field shapes from how an arbitrary expression uses them."""
+    """Infer field shapes from how an arbitrary expression uses them: a field cast to a list (and then filtered,
+    searched or compared inside a lambda) must be generated as a list, a field cast to a number as a number."""
     literals = tuple(str(lit.this) for lit in tree.find_all(exp.Literal) if lit.is_string)
+    bound = _lambda_params(tree)
     for col in tree.find_all(exp.Column):
+        if col.name in bound:
+            continue
         plan = plans.setdefault(col.name, FieldPlan("literal", literals=literals))
         parent = col.parent
+        while isinstance(parent, exp.Paren):
+            parent = parent.parent
         if isinstance(parent, exp.Cast | exp.TryCast) and plan.kind in ("literal", "text"):
-            target = parent.to.sql(dialect="duckdb").lower()
-            plan.kind = "int" if target.startswith(_INT_TYPES) else ("bool" if target == "boolean" else plan.kind)
+            plan.kind = _cast_kind(parent) or plan.kind
         if isinstance(parent, exp.Func) and "json" in parent.sql_name().lower():
             for path in _json_paths(parent):
                 if path == ():
@@ -303,6 +330,11 @@ def _value(plan: FieldPlan) -> st.SearchStrategy[Any]:
         return st.sampled_from(ACTOR_TYPES)
     if plan.kind == "array":
         return st.lists(tokens(1, 12, exclude=";,\"'"), max_size=4)
+    if plan.kind == "list":
+        # elements a DuckDB list cast reads back unchanged, and the literals the expression compares them with
+        element = tokens(1, 12, exclude=";,\"'[]{}\\ ")
+        usable = [lit for lit in plan.literals if re.fullmatch(r"[^\s,;\"'\[\]{}\\]+", lit)]
+        return st.lists(st.one_of(st.sampled_from(usable), element) if usable else element, max_size=4)
     if plan.kind == "object":
         leaf = st.one_of(tokens(1, 12), st.sampled_from(plan.literals) if plan.literals else tokens(1, 4))
         return _nested(plan.paths, leaf)
@@ -363,7 +395,7 @@ def _canonical(fp: FieldPlan, value: Any) -> Any:
         return int(value)
     if fp.kind == "bool":
         return value == "true"
-    if fp.kind == "array":
+    if fp.kind in ("array", "list"):
         return list(value)
     return value
 
