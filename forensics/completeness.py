@@ -214,7 +214,13 @@ class Completeness:
 
 
 def _bind(sql: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    names = set(re.findall(r"\$([a-z_]+)", sql))
+    names = set(re.findall(r"\$([a-z_]+)", re.sub(r"--[^\n]*", "", sql)))  # comments may mention $names
+    missing = sorted(names - set(values))
+    if missing:  # a pack without the bundled completeness parameters
+        raise ForensicsError(
+            f"completeness figures need the parameter(s) {', '.join(missing)}: declare them in the pack's pack.toml "
+            "(see queries/order-leak/pack.toml)"
+        )
     return {name: values[name] for name in names}
 
 
