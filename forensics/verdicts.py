@@ -1,14 +1,15 @@
 """Verdicts: absence must be earned.
 
 A check that expects no rows is CLEAN only when every source it depends on is complete over the
-window (padded by the measured clock skew) and a positive control shows the event type is logged
-there at all; otherwise it is INCONCLUSIVE, with the reason. Rows make it FLAGGED. A check that
-expects rows reports FOUND or MISSING, an informational one INFO.
+window (padded by the measured clock skew), is shown continuous by at least one kind of evidence
+(heartbeats, sequence numbers or volume: forensics/completeness.py) and a positive control shows the
+event type is logged there at all; otherwise it is INCONCLUSIVE, with the reason. Rows make it
+FLAGGED. A check that expects rows reports FOUND or MISSING, an informational one INFO.
 
-Completeness defects come from the pack's completeness check (one row per defect, so the court
-sees the SQL that found them); this module adds the per-source figures around them (coverage,
-normal gap, hourly volume), the clock skew measured on request ids shared between sources, and
-the positive-control counts.
+Every reason is an English sentence (``Decision.reason``) and data beside it (``Decision.facts``:
+kind + figures, ``facts["reasons"]`` one per reason) from which the exhibit words both languages.
+This module measures the clock skew on request ids shared between sources and counts the positive
+controls; completeness.py computes the per-source figures and turns defects into reasons.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def pad_window(start: datetime, end: datetime, tz: str, skew: Sequence[SkewPair]
     return Window(_utc(start), _utc(end), _utc(start) - delta, _utc(end) + delta, tz, pad)
 
 
-# ---------------------------------------------------------------- completeness
+# ---------------------------------------------------------------- completeness and positive controls
 
 CONTROLS_SQL = """
 SELECT source, action, count(*) AS events
