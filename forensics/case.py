@@ -78,6 +78,10 @@ did_not_know = []         # e.g. ["order_no", "order_created_at", "order_amount"
 
 [completeness]
 max_clock_skew = "5m"     # the window is padded by the measured skew between sources, at most this
+# Each source must be shown continuous by heartbeats from its nodes, sequence numbers on every event, or hourly
+# volume against baseline days. A source whose events name no node can name the hosts that heartbeat for it:
+# [completeness.sources.print_service]
+# heartbeat_nodes = ["lg-01", "lg-02"]
 
 # Which of this platform's sources plays each role the checks depend on (`forensics packs show order-leak`).
 # Unset roles keep the sample platform's names (merchant_backend, open_api, logistics, security).

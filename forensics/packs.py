@@ -839,6 +839,7 @@ def _source_file(pack: Pack, check: Check) -> str:
 
 def run_pack(case: Case, pack: str | Pack | None = None, params: Mapping[str, str] | None = None) -> PackResult:
     """Run every check of a pack on the case and decide each verdict (see forensics.verdicts)."""
+    from forensics import completeness as completeness_mod
     from forensics import exposure as exposure_mod
     from forensics import verdicts
 
@@ -867,6 +868,7 @@ def run_pack(case: Case, pack: str | Pack | None = None, params: Mapping[str, st
             "skew_seconds": window.skew_seconds,
             "expected_sources": expected_sources,
             "expected_nodes": expected_nodes(config),
+            "heartbeat_nodes": completeness_mod.heartbeat_nodes(config),  # not a SQL parameter: read in Python
             "heartbeat_sources": roles_mod.heartbeat_sources(loaded.roles, bound_roles, values.get("heartbeat_source")),
             **roles_mod.role_params(bound_roles),
         }
@@ -940,7 +942,9 @@ def _role_decision(check: Check, decision: Any, bound: Mapping[str, roles_mod.Bo
     text = "; ".join(problems)
     if check.expect == "some":
         return Decision(decision.verdict, f"{decision.reason} {text}.", decision.scope, facts=decision.facts)
-    facts = {"kind": "not_proven", "n": len(problems), "sources": list(check.sources), "roles": list(check.roles)}
+    unbound = [{"kind": "unbound_role", "role": r, "bound": list(bound[r].sources)} for r in check.roles]
+    facts = {"kind": "not_proven", "n": len(problems), "sources": list(check.sources), "roles": list(check.roles),
+             "reasons": [u for u in unbound if bound[str(u["role"])].problem]}  # fmt: skip
     return Decision("inconclusive", f"No rows, but absence is not proven: {text}.", None, facts=facts)
 
 

@@ -2124,6 +2124,9 @@ baseline_days = 2            # the dump holds the two whole days before and afte
 heartbeat_action = "system.heartbeat"
 heartbeat_interval = "1m"
 nodes = {_toml_list(list(NODE_SYSTEM))}  # every node expected to send heartbeats
+
+[completeness.sources.logistics]
+heartbeat_nodes = {_toml_list(list(LG_NODES))}  # its CSV names no host: the print service runs on these
 """
 
 

@@ -1,14 +1,15 @@
 """Verdicts: absence must be earned.
 
 A check that expects no rows is CLEAN only when every source it depends on is complete over the
-window (padded by the measured clock skew) and a positive control shows the event type is logged
-there at all; otherwise it is INCONCLUSIVE, with the reason. Rows make it FLAGGED. A check that
-expects rows reports FOUND or MISSING, an informational one INFO.
+window (padded by the measured clock skew), is shown continuous by at least one kind of evidence
+(heartbeats, sequence numbers or volume: forensics/completeness.py) and a positive control shows the
+event type is logged there at all; otherwise it is INCONCLUSIVE, with the reason. Rows make it
+FLAGGED. A check that expects rows reports FOUND or MISSING, an informational one INFO.
 
-Completeness defects come from the pack's completeness check (one row per defect, so the court
-sees the SQL that found them); this module adds the per-source figures around them (coverage,
-normal gap, hourly volume), the clock skew measured on request ids shared between sources, and
-the positive-control counts.
+Every reason is an English sentence (``Decision.reason``) and data beside it (``Decision.facts``:
+kind + figures, ``facts["reasons"]`` one per reason) from which the exhibit words both languages.
+This module measures the clock skew on request ids shared between sources and counts the positive
+controls; completeness.py computes the per-source figures and turns defects into reasons.
 """
 
 from __future__ import annotations
@@ -16,12 +17,17 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import duckdb
 
+from forensics import completeness as completeness_mod
+from forensics.completeness import Completeness as Completeness
+from forensics.completeness import SkewPair as SkewPair
+from forensics.completeness import SourceCompleteness as SourceCompleteness
+from forensics.completeness import utc as _utc
 from forensics.errors import ForensicsError
 
 if TYPE_CHECKING:
@@ -47,17 +53,6 @@ FROM r AS a JOIN r AS b ON a.request_id = b.request_id AND a.source < b.source
 GROUP BY a.source, b.source
 ORDER BY a.source, b.source
 """
-
-
-@dataclass(frozen=True)
-class SkewPair:
-    a: str
-    b: str
-    seconds: float  # median of ts(b) - ts(a) over shared request ids
-    pairs: int
-
-    def to_json(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, "seconds": self.seconds, "pairs": self.pairs}
 
 
 @dataclass(frozen=True)
@@ -91,12 +86,6 @@ def _local(moment: datetime, zone: ZoneInfo) -> str:
     return (text[:-3] if text.endswith(":00") else text) + f" {offset[:3]}:{offset[3:]}"
 
 
-def _utc(moment: Any) -> datetime:
-    if not isinstance(moment, datetime):
-        moment = datetime.fromisoformat(str(moment))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-
-
 def measure_skew(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, cap: float) -> list[SkewPair]:
     try:
         rows = con.execute(SKEW_SQL, {"start": start, "end": end, "cap": float(cap)}).fetchall()
@@ -113,82 +102,7 @@ def pad_window(start: datetime, end: datetime, tz: str, skew: Sequence[SkewPair]
     return Window(_utc(start), _utc(end), _utc(start) - delta, _utc(end) + delta, tz, pad)
 
 
-# ---------------------------------------------------------------- completeness
-
-# The per-source figures shown next to the defects, in one pass. The source-wide gap threshold and the hourly
-# baseline use the same formulas as the pack's completeness check (tests hold the two together); the check itself
-# judges each silence against the thresholds of the hours it spans, which the gap rows state.
-FIGURES_SQL = """
-WITH minutes AS (
-    -- One pass over the window and its baseline: per node and minute, counts and first/last times.
-    SELECT source, coalesce(node, '') AS node, date_trunc('minute', ts) AS minute,
-           list_contains($heartbeat_sources, source) AND action = $heartbeat_action AS is_beat,
-           count(*) AS events,
-           count(*) FILTER (WHERE ts >= $padded_start AND ts < $padded_end) AS in_window,
-           min(ts) AS first_ts, max(ts) AS last_ts
-    FROM events
-    WHERE date BETWEEN CAST($padded_start - to_days($baseline_days) AS DATE)
-                   AND CAST($padded_end + to_days($baseline_days) AS DATE)
-      AND ts >= $padded_start - to_days($baseline_days)
-      AND ts < $padded_end + to_days($baseline_days)
-    GROUP BY ALL
-),
-bounds AS (
-    SELECT source, min(first_ts) AS first_ts, max(last_ts) AS last_ts, sum(in_window) AS events,
-           list(DISTINCT node ORDER BY node) FILTER (WHERE node <> '') AS nodes
-    FROM minutes GROUP BY source
-),
-activity AS (SELECT * FROM minutes WHERE NOT is_beat),
-node_marks AS (
-    SELECT source, node, first_ts, last_ts FROM activity
-    UNION ALL
-    SELECT n.source, n.node, b.first_ts, b.first_ts FROM (SELECT DISTINCT source, node FROM activity) AS n
-    JOIN bounds AS b USING (source)
-    UNION ALL
-    SELECT n.source, n.node, b.last_ts, b.last_ts FROM (SELECT DISTINCT source, node FROM activity) AS n
-    JOIN bounds AS b USING (source)
-),
-measured AS (
-    SELECT source, epoch(gap_end - gap_start) AS seconds,
-           gap_end <= $padded_start OR gap_start >= $padded_end AS in_baseline
-    FROM (
-        SELECT source, last_ts AS gap_start,
-               lead(first_ts) OVER (PARTITION BY source, node ORDER BY first_ts, last_ts) AS gap_end
-        FROM node_marks
-    )
-    WHERE gap_end IS NOT NULL AND gap_end > gap_start
-),
-normal AS (
-    SELECT source,
-           greatest($gap_factor * coalesce(quantile_cont(seconds, 0.999) FILTER (WHERE in_baseline),
-                                           quantile_cont(seconds, 0.999)), $min_gap) AS threshold
-    FROM measured GROUP BY source
-),
-hours AS (SELECT source, date_trunc('hour', minute) AS hour, sum(events) AS events FROM activity GROUP BY ALL),
-hour_grid AS (
-    -- Hours without any event must count as zero, not vanish.
-    SELECT b.source, CAST(h.hour AS TIMESTAMPTZ) AS hour
-    FROM bounds AS b,
-         LATERAL (SELECT unnest(range(date_trunc('hour', b.first_ts), b.last_ts, INTERVAL 1 HOUR)) AS hour) AS h
-    WHERE b.source IN (SELECT source FROM hours)
-),
-hourly AS (
-    SELECT g.source, g.hour, coalesce(h.events, 0) AS events, extract('hour' FROM g.hour) AS hour_of_day
-    FROM hour_grid AS g LEFT JOIN hours AS h USING (source, hour)
-),
-hour_baseline AS (SELECT source, hour_of_day, median(events) AS baseline FROM hourly GROUP BY ALL),
-window_hours AS (
-    SELECT h.source, list({'hour': h.hour, 'events': h.events, 'baseline': b.baseline} ORDER BY h.hour) AS hourly
-    FROM hourly AS h JOIN hour_baseline AS b USING (source, hour_of_day)
-    WHERE h.hour + INTERVAL 1 HOUR > $padded_start AND h.hour < $padded_end
-    GROUP BY h.source
-)
-SELECT b.source, b.first_ts, b.last_ts, b.events, n.threshold AS normal_gap_seconds, b.nodes, w.hourly
-FROM bounds AS b
-LEFT JOIN normal AS n USING (source)
-LEFT JOIN window_hours AS w USING (source)
-ORDER BY b.source
-"""
+# ---------------------------------------------------------------- completeness and positive controls
 
 CONTROLS_SQL = """
 SELECT source, action, count(*) AS events
@@ -202,124 +116,6 @@ GROUP BY ALL
 """
 
 
-@dataclass
-class SourceCompleteness:
-    source: str
-    first_ts: datetime | None
-    last_ts: datetime | None
-    events: int
-    normal_gap_seconds: float | None
-    gaps: list[dict[str, Any]] = field(default_factory=list)
-    seq_gaps: list[dict[str, Any]] = field(default_factory=list)
-    missing_heartbeats: list[dict[str, Any]] = field(default_factory=list)
-    hourly: list[dict[str, Any]] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-    nodes: list[str] = field(default_factory=list)  # for the scope wording; not part of the JSON contract
-
-    @property
-    def ok(self) -> bool:
-        return not self.reasons
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "source": self.source,
-            "first_ts": _iso(self.first_ts),
-            "last_ts": _iso(self.last_ts),
-            "events": self.events,
-            "normal_gap_seconds": self.normal_gap_seconds,
-            "gaps": self.gaps,
-            "seq_gaps": self.seq_gaps,
-            "missing_heartbeats": self.missing_heartbeats,
-            "hourly": self.hourly,
-            "ok": self.ok,
-            "reasons": self.reasons,
-        }
-
-
-@dataclass
-class Completeness:
-    sources: list[SourceCompleteness]
-    skew: list[SkewPair]
-
-    def get(self, source: str) -> SourceCompleteness | None:
-        return next((s for s in self.sources if s.source == source), None)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"sources": [s.to_json() for s in self.sources], "skew": [p.to_json() for p in self.skew]}
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    return _utc(value).isoformat()
-
-
-def _short(value: Any) -> str:
-    """A compact UTC time for reasons: 2024-03-02T01:00:00Z."""
-    return _utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _bind(sql: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    names = set(re.findall(r"\$([a-z_]+)", sql))
-    return {name: values[name] for name in names}
-
-
-def _stats(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any]) -> dict[str, SourceCompleteness]:
-    out: dict[str, SourceCompleteness] = {}
-    rows = con.execute(FIGURES_SQL, _bind(FIGURES_SQL, values)).fetchall()
-    for source, first_ts, last_ts, events, gap, nodes, hourly in rows:
-        out[source] = SourceCompleteness(
-            source=source,
-            first_ts=first_ts,
-            last_ts=last_ts,
-            events=int(events),
-            normal_gap_seconds=None if gap is None else round(float(gap), 3),
-            hourly=[
-                {"hour": _iso(h["hour"]), "events": int(h["events"]), "baseline": float(h["baseline"]), "ok": True}
-                for h in hourly or []
-            ],
-            nodes=list(nodes or []),
-        )
-    return out
-
-
-def _apply_defect(entry: SourceCompleteness, row: Mapping[str, Any], interval: float) -> None:
-    kind, node = row["kind"], row["node"] or None
-    where = f"node {node}" if node else entry.source
-    if kind == "gap":
-        entry.gaps.append({"node": node, "start": row["start"], "end": row["end"], "seconds": row["seconds"]})
-        entry.reasons.append(
-            f"{entry.source} {where} wrote nothing from {_short(row['start'])} to {_short(row['end'])} "
-            f"({row['seconds'] / 3600:.1f} h, longer than its normal gap)"
-        )
-    elif kind == "seq_gap":
-        entry.seq_gaps.append(
-            {"node": node, "after_seq": row["after_seq"], "next_seq": row["next_seq"], "missing": row["missing"]}
-        )
-        entry.reasons.append(
-            f"{entry.source} {where} sequence numbers jump from {row['after_seq']} to {row['next_seq']} "
-            f"({row['missing']} records missing, {_short(row['start'])} to {_short(row['end'])})"
-        )
-    elif kind == "missing_heartbeat":
-        minutes = round(float(row["missing"] or 0) * interval / 60.0, 1)
-        entry.missing_heartbeats.append({"node": node, "start": row["start"], "end": row["end"], "minutes": minutes})
-        entry.reasons.append(
-            f"{entry.source} {where} sent no heartbeat from {_short(row['start'])} to {_short(row['end'])} "
-            f"({row['missing']} missed)"
-        )
-    elif kind == "low_volume":
-        for hour in entry.hourly:
-            if hour["hour"] == row["start"]:
-                hour["ok"] = False
-        entry.reasons.append(
-            f"{entry.source} volume in the hour from {_short(row['start'])} is abnormal: {row['detail']}"
-        )
-    elif kind == "silent_node":
-        entry.reasons.append(f"{entry.source} {where} is listed in case.toml but wrote no event at all")
-    else:  # no_events, coverage_start, coverage_end
-        entry.reasons.append(f"{entry.source}: {row['detail']} ({_short(row['start'])} to {_short(row['end'])})")
-
-
 def assess_completeness(
     con: duckdb.DuckDBPyConnection,
     window: Window,
@@ -328,30 +124,11 @@ def assess_completeness(
     defects: CheckRun | None,
     values: Mapping[str, Any],
 ) -> Completeness:
-    """Per-source completeness: figures from the data, defects from the completeness check's rows."""
-    try:
-        stats = _stats(con, values)
-    except duckdb.Error as exc:
-        raise ForensicsError(f"completeness statistics failed: {exc}") from exc
-    for source in expected_sources:
-        stats.setdefault(source, SourceCompleteness(source, None, None, 0, None))
-    interval = float(values.get("heartbeat_interval") or 60.0)
-    for row in defects.records() if defects is not None else []:
-        entry = stats.setdefault(row["source"], SourceCompleteness(row["source"], None, None, 0, None))
-        _apply_defect(entry, row, interval)
-    cap = float(values.get("max_clock_skew") or 0.0)
-    for pair in skew:
-        if abs(pair.seconds) > cap:
-            for source in (pair.a, pair.b):
-                stats[source].reasons.append(
-                    f"clock skew between {pair.a} and {pair.b} is {pair.seconds:.1f} s, more than the "
-                    f"max_clock_skew of {cap:.0f} s the window may be padded by"
-                )
-    if defects is None:
-        for entry in stats.values():
-            if entry.events == 0:
-                entry.reasons.append(f"{entry.source}: no event in the window")
-    return Completeness(sorted(stats.values(), key=lambda s: s.source), list(skew))
+    """Per-source completeness (forensics.completeness): the figures reuse the completeness check's own SQL."""
+    rows = defects.records() if defects is not None else None
+    sql = defects.check.sql if defects is not None else None
+    bound = {**values, "padded_start": window.padded_start, "padded_end": window.padded_end, "tz": window.tz}
+    return completeness_mod.assess(con, expected_sources, skew, rows, sql, bound)
 
 
 # ---------------------------------------------------------------- positive controls
@@ -402,6 +179,15 @@ class Presence:
             out.append(f"order {self.order_id} appears in no ingested source: check the order id")
         if self.merchant_id and not self.merchant_events:
             out.append(f"merchant {self.merchant_id} appears in no ingested source: check the merchant id")
+        return out
+
+    def facts(self) -> list[dict[str, Any]]:
+        """The warnings as data, in the order of warnings()."""
+        out: list[dict[str, Any]] = []
+        if self.order_id and not self.order_events:
+            out.append({"kind": "order_absent", "order_id": self.order_id})
+        if self.merchant_id and not self.merchant_events:
+            out.append({"kind": "merchant_absent", "merchant_id": self.merchant_id})
         return out
 
     def to_json(self) -> dict[str, Any]:
@@ -469,30 +255,69 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def _control_blockers(check: Check, controls: Mapping[tuple[str, str], int]) -> list[str]:
+# A reason a "no" is not proven: the English sentence and its figures (kind + values) for the exhibit's wording.
+Blocker = tuple[str, dict[str, Any]]
+
+
+def _control_blockers(check: Check, controls: Mapping[tuple[str, str], int]) -> list[Blocker]:
     """The event type must be shown to be logged: by every source, and each action by some source."""
-    blockers: list[str] = []
+    blockers: list[Blocker] = []
     for source in check.sources:
         if not any(controls.get((source, a), 0) for a in check.actions):
-            blockers.append(
+            blockers.append((
                 f"no {' or '.join(check.actions)} event at all is recorded in {source} during the window "
-                "(no positive control that such events are logged there)"
-            )
+                "(no positive control that such events are logged there)",
+                {"kind": "no_control", "source": source, "actions": list(check.actions)},
+            ))  # fmt: skip
     for action in check.actions:
         if not any(controls.get((s, action), 0) for s in check.sources):
-            blockers.append(f"no {action} event is recorded in any of {', '.join(check.sources)} during the window")
+            blockers.append((
+                f"no {action} event is recorded in any of {', '.join(check.sources)} during the window",
+                {"kind": "no_control_action", "action": action, "sources": list(check.sources)},
+            ))  # fmt: skip
     return blockers
 
 
-def _completeness_blockers(check: Check, completeness: Completeness) -> list[str]:
-    blockers: list[str] = []
+def _source_blockers(entry: SourceCompleteness, values: Mapping[str, Any]) -> list[Blocker]:
+    facts = entry.facts + [{"kind": "other", "source": entry.source}] * (len(entry.reasons) - len(entry.facts))
+    blockers = list(zip(entry.reasons, facts, strict=True))
+    if not blockers and not entry.continuity:
+        missing = completeness_mod.no_continuity(entry, values.get("volume_min_baseline"))
+        blockers.append((completeness_mod.no_continuity_text(missing), missing))
+    return blockers
+
+
+def _completeness_blockers(check: Check, completeness: Completeness, values: Mapping[str, Any]) -> list[Blocker]:
+    """Every source must be complete and shown continuous by at least one kind of evidence."""
+    blockers: list[Blocker] = []
     for source in check.sources:
         entry = completeness.get(source)
         if entry is None:
-            blockers.append(f"{source}: no event of this source in the case")
+            blockers.append((f"{source}: no event of this source in the case", {"kind": "no_source", "source": source}))
         else:
-            blockers.extend(entry.reasons)
+            blockers.extend(_source_blockers(entry, values))
     return blockers
+
+
+def evidence_of(check: Check, completeness: Completeness) -> dict[str, list[str]]:
+    """source -> the kinds of continuity evidence that hold for it (heartbeats, seq, volume)."""
+    out: dict[str, list[str]] = {}
+    for source in check.sources:
+        entry = completeness.get(source)
+        out[source] = entry.continuity if entry else []
+    return out
+
+
+EVIDENCE_EN = {"heartbeats": "heartbeats", "seq": "sequence numbers", "volume": "hourly volume against baseline"}
+
+
+def evidence_text(evidence: Mapping[str, Sequence[str]]) -> str:
+    """'merchant_backend by heartbeats and sequence numbers; logistics by hourly volume against baseline'."""
+    return "; ".join(f"{s} by {' and '.join(EVIDENCE_EN[k] for k in kinds)}" for s, kinds in evidence.items() if kinds)
+
+
+def _absent_roles(check: Check) -> list[str]:
+    return [r.role for r in check.bound if r.absent]
 
 
 def _substitute(text: str, values: Mapping[str, Any]) -> str:
@@ -537,31 +362,50 @@ def clean_scope(
         f"was recorded in {_systems(check, completeness)} between {window.local_text()} "
         f"(padded by the measured clock skew of {window.skew_seconds:g} s)"
     )
+    evidence = evidence_text(evidence_of(check, completeness))
     if is_completeness:
         return (
             f"{_systems(check, completeness)} cover the window between {window.local_text()} with no gap longer than "
-            "each source's normal gap, no sequence-number gap, no missing heartbeat and hourly volume within baseline"
+            "each source's normal silence at that time of day, no sequence-number gap, no missing heartbeat and "
+            f"hourly volume within baseline; continuity shown for {evidence}"
         )
     counts = "; ".join(
         f"{controls.get((s, a), 0)} {a} in {s}" for s in check.sources for a in check.actions if controls.get((s, a))
     )
     return (
         f"{head}. Checks passed: completeness of {', '.join(check.sources)} (coverage of the whole window, no gap "
-        "longer than the source's normal gap, no sequence-number gap, heartbeats present, hourly volume within "
-        f"baseline); positive controls show the event type is logged ({counts})."
+        "longer than the source's normal silence at that time of day, no sequence-number gap, no missing heartbeat, "
+        f"hourly volume within baseline; continuity shown for {evidence}); positive controls show the event type is "
+        f"logged ({counts})."
     )
 
 
-def _continuity_blockers(
-    completeness: Completeness, controls: Mapping[tuple[str, str], int], values: Mapping[str, Any]
-) -> list[str]:
-    """Silent nodes are detectable from heartbeats (any heartbeat source that has them)."""
-    sources = [str(s) for s in values.get("heartbeat_sources") or []]
-    action = str(values.get("heartbeat_action"))
-    if any(controls.get((source, action), 0) for source in sources):
-        return []
-    where = ", ".join(sources) or "no heartbeat source (no source is bound to a heartbeat role)"
-    return [f"no {action} event recorded in {where}, so silent nodes cannot be detected"]
+# At most this many reasons are kept as data in a decision's facts (the count says how many there were).
+MAX_FACT_REASONS = 20
+
+
+def _not_proven(check: Check, blockers: Sequence[Blocker], window: Window) -> Decision:
+    more = f" (and {len(blockers) - 3} more)" if len(blockers) > 3 else ""
+    facts = {
+        "kind": "not_proven",
+        "n": len(blockers),
+        "sources": list(check.sources),
+        "reasons": [f for _, f in blockers[:MAX_FACT_REASONS]],
+        "tz": window.tz,
+    }
+    text = f"No rows, but absence is not proven: {'; '.join(t for t, _ in blockers[:3])}{more}."
+    return Decision("inconclusive", text, facts=facts)
+
+
+def _defects(run: CheckRun, completeness: Completeness, window: Window) -> Decision:
+    n = len(run.rows)
+    sources = sorted({str(r["source"]) for r in run.records()})
+    entries = [e for e in (completeness.get(s) for s in sources) if e is not None]
+    reasons = [reason for entry in entries for reason in entry.reasons]
+    first = reasons[0] if reasons else ""
+    listed = [f for entry in entries for f in entry.facts][:MAX_FACT_REASONS]
+    facts = {"kind": "defects", "n": n, "sources": sources, "reasons": listed, "tz": window.tz}
+    return Decision("flagged", f"{_plural(n, 'defect')} in {', '.join(sources)}; first: {first}.", facts=facts)
 
 
 def _decide_none(
@@ -576,31 +420,27 @@ def _decide_none(
 ) -> Decision:
     check, n = run.check, len(run.rows)
     if n and is_completeness:
-        sources = sorted({str(r["source"]) for r in run.records()})
-        entries = [e for e in (completeness.get(s) for s in sources) if e is not None]
-        reasons = [reason for entry in entries for reason in entry.reasons]
-        first = reasons[0] if reasons else ""
-        facts = {"kind": "defects", "n": n, "sources": sources}
-        return Decision("flagged", f"{_plural(n, 'defect')} in {', '.join(sources)}; first: {first}.", facts=facts)
+        return _defects(run, completeness, window)
     if n:
         facts = {"kind": "findings", "n": n, "cited": _cited(run, paths)}
         return Decision("flagged", f"{_plural(n, 'finding')}: {_citations(run, paths)}.", facts=facts)
-    if is_completeness:
-        blockers = _continuity_blockers(completeness, controls, values)
-    else:
-        blockers = _completeness_blockers(check, completeness) + _control_blockers(check, controls)
-        blockers = [*(presence.warnings() if presence else []), *blockers]
+    blockers = _completeness_blockers(check, completeness, values)
+    if not is_completeness:
+        warnings = list(zip(presence.warnings(), presence.facts(), strict=True)) if presence else []
+        blockers = [*warnings, *blockers, *_control_blockers(check, controls)]
     if blockers:
-        more = f" (and {len(blockers) - 3} more)" if len(blockers) > 3 else ""
-        facts = {"kind": "not_proven", "n": len(blockers), "sources": list(check.sources)}
-        text = f"No rows, but absence is not proven: {'; '.join(blockers[:3])}{more}."
-        return Decision("inconclusive", text, facts=facts)
+        return _not_proven(check, blockers, window)
     scope = clean_scope(check, completeness, controls, window, values, is_completeness)
-    reason = "No rows; completeness holds and positive controls exist for every source the check depends on."
+    evidence = evidence_of(check, completeness)
+    facts = {"sources": list(check.sources), "evidence": evidence, "absent_roles": _absent_roles(check)}
     if is_completeness:
-        reason = "No gap, sequence jump, missing heartbeat or abnormal hourly volume in any source."
-    kind = "complete" if is_completeness else "absent"
-    return Decision("clean", reason, scope, facts={"kind": kind, "sources": list(check.sources)})
+        reason = (
+            "No gap, sequence jump, missing heartbeat or abnormal hourly volume in any source; continuity shown for "
+            f"{evidence_text(evidence)}."
+        )
+        return Decision("clean", reason, scope, facts={"kind": "complete", **facts})
+    reason = "No rows; completeness holds and positive controls exist for every source the check depends on."
+    return Decision("clean", reason, scope, facts={"kind": "absent", **facts})
 
 
 def decide(
@@ -635,9 +475,15 @@ def decide(
         if n:
             facts = {"kind": "found", "n": n, "cited": _cited(run, paths)}
             return Decision("found", f"{_plural(n, 'row')} found: {_citations(run, paths)}.", facts=facts)
-        blockers = _completeness_blockers(check, completeness)
-        caveat = f" The logs may be incomplete: {'; '.join(blockers[:2])}." if blockers else ""
-        facts = {"kind": "missing", "sources": list(check.sources), "blockers": len(blockers)}
+        blockers = _completeness_blockers(check, completeness, values)
+        caveat = f" The logs may be incomplete: {'; '.join(t for t, _ in blockers[:2])}." if blockers else ""
+        facts = {
+            "kind": "missing",
+            "sources": list(check.sources),
+            "blockers": len(blockers),
+            "reasons": [f for _, f in blockers[:MAX_FACT_REASONS]],
+            "tz": window.tz,
+        }
         text = f"No matching event in {', '.join(check.sources)} during the window.{caveat}"
         return Decision("missing", text, facts=facts)
     return _decide_none(run, completeness, controls, window, values, is_completeness, paths, presence)

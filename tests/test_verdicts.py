@@ -40,10 +40,22 @@ def pack() -> Pack:
     return load_pack("order-leak")
 
 
-def _complete(*sources: str, broken: dict[str, str] | None = None) -> Completeness:
+def _complete(
+    *sources: str, broken: dict[str, str] | None = None, evidence: dict[str, list[str]] | None = None
+) -> Completeness:
+    """Sources as the figures would report them; each shown continuous by heartbeats unless `evidence` says."""
     broken = broken or {}
     entries = [
-        SourceCompleteness(s, START, END, 100, 600.0, reasons=[broken[s]] if s in broken else [], nodes=[f"{s}-n1"])
+        SourceCompleteness(
+            s,
+            START,
+            END,
+            100,
+            600.0,
+            reasons=[broken[s]] if s in broken else [],
+            nodes=[f"{s}-n1"],
+            evidence={k: {"holds": True} for k in (evidence or {}).get(s, ["heartbeats"])},
+        )
         for s in sources
     ]
     return Completeness(entries, [])
@@ -114,12 +126,27 @@ def test_some_and_info_checks(pack: Pack) -> None:
     assert decide(_run(pack, "order-trail", 3), complete, {}, WINDOW, VALUES).verdict == "info"
 
 
-def test_completeness_check_is_judged_on_its_own_rows_and_heartbeats(pack: Pack) -> None:
+def test_completeness_check_needs_continuity_evidence_for_every_source(pack: Pack) -> None:
+    """Heartbeats, sequence numbers or volume: any one kind per source; a source with none is named."""
     run = _run(pack, "completeness", 0)
-    beats = {("security", "system.heartbeat"): 10}
-    assert decide(run, _complete(*ALL), beats, WINDOW, VALUES, is_completeness=True).verdict == "clean"
-    no_beats = decide(run, _complete(*ALL), {}, WINDOW, VALUES, is_completeness=True)
-    assert no_beats.verdict == "inconclusive" and "silent nodes cannot be detected" in no_beats.reason
+    mixed = {"merchant_backend": ["seq"], "open_api": ["heartbeats"], "logistics": ["volume", "seq"]}
+    mixed["security"] = ["heartbeats"]
+    clean = decide(run, _complete(*ALL, evidence=mixed), {}, WINDOW, VALUES, is_completeness=True)
+    assert clean.verdict == "clean"
+    assert clean.facts["evidence"] == {"merchant_backend": ["seq"], "open_api": ["heartbeats"],
+                                       "logistics": ["seq", "volume"], "security": ["heartbeats"]}  # fmt: skip
+    assert "merchant_backend by sequence numbers; open_api by heartbeats" in clean.reason
+    assert "logistics by sequence numbers and hourly volume against baseline" in (clean.scope or "")
+    none = decide(run, _complete(*ALL, evidence={**mixed, "logistics": []}), {}, WINDOW, VALUES, is_completeness=True)
+    assert none.verdict == "inconclusive"
+    assert "logistics: no continuity evidence" in none.reason and "would settle it" in none.reason
+    assert [f["kind"] for f in none.facts["reasons"]] == ["no_continuity"]
+    # Other checks need it too for the sources they depend on, and only for those.
+    gap = {**mixed, "open_api": []}
+    view = decide(_run(pack, "unmasked-view", 0), _complete(*ALL, evidence=gap), CONTROLS, WINDOW, VALUES)
+    assert view.verdict == "inconclusive" and "open_api: no continuity evidence" in view.reason
+    prints = decide(_run(pack, "export-scope", 0), _complete(*ALL, evidence=gap), CONTROLS, WINDOW, VALUES)
+    assert "open_api" not in prints.reason
 
 
 def test_clean_wording_is_scoped(pack: Pack) -> None:
@@ -262,14 +289,20 @@ def test_gap_fixture_names_the_node_and_times(pack: Pack) -> None:
 
 
 def test_figures_agree_with_the_completeness_check(pack: Pack) -> None:
-    """The normal-gap threshold and the hourly judgement are computed twice; they must agree."""
+    """The figures reuse the completeness check's own CTEs: the threshold a gap row states is the model's."""
+    from forensics.completeness import figures_sql
+
+    assert figures_sql(pack.check("completeness").sql).startswith(
+        pack.check("completeness").sql.split("-- defects:")[0].rstrip()
+    )
     result, _ = run_fixture(pack, pack.fixtures_dir / "gap")
     rows = result.check("completeness").run.records()
     [gap_row] = [r for r in rows if r["kind"] == "gap"]
     threshold = float(re.search(r"threshold (\d+) s", gap_row["detail"]).group(1))  # type: ignore[union-attr]
+    [facts] = [f for f in result.check("completeness").facts["reasons"] if f["kind"] == "gap"]
+    assert round(facts["threshold"]) == threshold
     mb = result.completeness.get("merchant_backend")
     assert mb is not None and mb.normal_gap_seconds is not None
-    assert round(mb.normal_gap_seconds) == threshold
     low = {(r["source"], r["start"]) for r in rows if r["kind"] == "low_volume"}
     for entry in result.completeness.sources:
         for hour in entry.hourly:

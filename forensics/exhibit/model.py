@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from forensics.display import display_text
-from forensics.exhibit import wording
+from forensics.exhibit import reason_kinds, wording
 from forensics.exhibit.labels import column_label
 from forensics.exhibit.record_parts import exposure_counted, facts_record
 from forensics.masking import Masker, Style
@@ -696,6 +696,8 @@ def _check_view(check: dict[str, Any], params: dict[str, Any], refs: dict[Any, A
 
 def _problems(s: dict[str, Any], tz: ZoneInfo) -> list[dict[str, str]]:
     """A source's completeness defects, each in both languages with times in the case zone."""
+    if s.get("facts"):  # every reason as data (kind + figures): one sentence each (exhibit/reason_kinds.py)
+        return [_bi(*reason_kinds.one(f, str(tz))) for f in s["facts"]]
     out = []
     for g in s.get("gaps", []):
         a, b, node = local_time(g.get("start"), tz), local_time(g.get("end"), tz), g.get("node") or "—"

@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from forensics.exhibit import reason_kinds
+
 # The body sections in document order; both templates emit their headings in this order (a test checks it).
 SECTIONS: tuple[str, ...] = (
     "s_purpose",
@@ -84,23 +86,35 @@ def reason_text(facts: Mapping[str, Any], cite: Callable[[Mapping[str, Any]], st
     src_zh, src_en = _join_zh(list(facts.get("sources") or [])), _join_en(list(facts.get("sources") or []))
     where_zh, where_en = _cites(facts, cite)
     comp = ref("s_completeness")
+    # Each reason of a not-proven / defects / missing verdict, said one by one (reason_kinds.py).
+    total = int(facts.get("blockers") or 0) if kind == "missing" else n
+    why_zh, why_en = reason_kinds.listed(list(facts.get("reasons") or []), total, facts.get("tz"))
+    ev_zh, ev_en = reason_kinds.evidence(facts.get("evidence") or {})
+    absent = list(facts.get("absent_roles") or [])
     table: dict[str, dict[str, str]] = {
         "absent": _bi(
-            f"查询无结果行；{src_zh} 的日志在时间窗内完整，且同类事件确有记录（阳性对照）。",
+            f"查询无结果行；{src_zh} 的日志在时间窗内完整，且同类事件确有记录（阳性对照）。"
+            + (f"连续性证据：{ev_zh}。" if ev_zh else ""),
             f"No rows; the logs of {src_en} are complete in the window and events of this type are logged "
-            "(positive controls).",
+            "(positive controls)." + (f" Continuity shown for {ev_en}." if ev_en else ""),
         ),
         "complete": _bi(
-            "各来源均无缺口、无序号跳变、无心跳缺失，每小时事件量均在基线范围内。",
-            "No gap, sequence jump, missing heartbeat or abnormal hourly volume in any source.",
+            "各来源均无缺口、无序号跳变、无心跳缺失，每小时事件量均在基线范围内。"
+            + (f"各来源的连续性证据：{ev_zh}。" if ev_zh else "")
+            + (f"案件声明不存在的角色：{_join_zh(absent)}。" if absent else ""),
+            "No gap, sequence jump, missing heartbeat or abnormal hourly volume in any source."
+            + (f" Continuity shown for {ev_en}." if ev_en else "")
+            + (f" Roles declared absent: {_join_en(absent)}." if absent else ""),
         ),
         "findings": _bi(
             f"原始日志位置：{where_zh}（输入文件编号:行号）。",
             f"Raw log lines: {where_en} (input ref:line).",
         ),
         "defects": _bi(
-            f"{src_zh} 的日志共有 {n} 处完整性缺陷，详见{comp}。",
-            f"{n} completeness defect{'s' if n != 1 else ''} in {src_en}, see {comp}.",
+            f"{src_zh} 的日志共有 {n} 处完整性缺陷" + (f"：{why_zh}" if why_zh else "") + f"。详见{comp}。",
+            f"{n} completeness defect{'s' if n != 1 else ''} in {src_en}"
+            + (f": {why_en}" if why_en else "")
+            + f". See {comp}.",
         ),
         "found": _bi(
             f"原始日志位置：{where_zh}（输入文件编号:行号）。",
@@ -108,11 +122,18 @@ def reason_text(facts: Mapping[str, Any], cite: Callable[[Mapping[str, Any]], st
         ),
         "missing": _bi(
             f"时间窗内 {src_zh} 的日志中未见相符事件。"
-            + (f"这些日志可能不完整，详见{comp}。" if facts.get("blockers") else ""),
+            + (f"这些日志可能不完整：{why_zh}。详见{comp}。" if why_zh else "")
+            + (f"这些日志可能不完整，详见{comp}。" if facts.get("blockers") and not why_zh else ""),
             f"No matching event in {src_en} during the window."
-            + (f" The logs may be incomplete, see {comp}." if facts.get("blockers") else ""),
+            + (f" The logs may be incomplete: {why_en}. See {comp}." if why_en else "")
+            + (f" The logs may be incomplete, see {comp}." if facts.get("blockers") and not why_en else ""),
         ),
         "not_proven": _bi(
+            f"查询无结果行，但“未发生”未获证明：{why_zh}。详见{comp}。",
+            f"No rows, but absence is not proven: {why_en}. See {comp}.",
+        )
+        if why_zh
+        else _bi(
             f"查询无结果行，但“未发生”未获证明：{n} 项前提未满足（{src_zh} 的日志完整性或阳性对照），详见{comp}。",
             f"No rows, but absence is not proven: {n} precondition{'s' if n != 1 else ''} unmet (completeness or "
             f"positive controls of {src_en}), see {comp}.",

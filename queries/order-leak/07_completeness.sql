@@ -2,12 +2,14 @@
 -- title_en: Completeness of the logs
 -- title_zh: 日志完整性
 -- question: Does every source the checks rely on cover the whole window (padded by the measured clock skew) without
---   a silence longer than its normal longest gap, without sequence-number jumps on any node, without missing
---   heartbeats, and with hourly volume within its baseline? Each row is one defect.
+--   a silence longer than the source's normal silence at that local time of day on the baseline days, without
+--   sequence-number jumps on any node, without missing heartbeats, and with hourly volume within its baseline? Each
+--   row is one defect. (Which evidence shows each source continuous - heartbeats, sequence numbers or volume - is
+--   reported beside the verdict.)
 -- legal_element: Weight of a negative finding: a record's absence proves nothing unless the records are complete
 --   (SPC Evidence Provisions arts. 14-15, 93-94; Online Litigation Rules of the People's Courts; compare US FRE
 --   803(7))
--- question_zh: 各项检查所依赖的每个来源，其日志是否覆盖整个时间窗（已按实测时钟偏差扩展），且没有超过其正常最长间隔的静默、任何节点均无序号跳变、无心跳缺失、每小时事件量在基线范围内？每一行为一项缺陷。
+-- question_zh: 各项检查所依赖的每个来源，其日志是否覆盖整个时间窗（已按实测时钟偏差扩展），且没有超过基线日同一本地时段正常静默时长的静默、任何节点均无序号跳变、无心跳缺失、每小时事件量在基线范围内？每一行为一项缺陷。（每个来源以何种证据证明其连续——心跳、序号或事件量——在结论旁列明。）
 -- legal_element_zh: 否定性结论的证明力：只有记录完整，记录的缺失才能证明事件未发生（《最高人民法院关于民事诉讼证据的若干规定》第十四条、第十五条、第九十三条、第九十四条；《人民法院在线诉讼规则》）
 -- expect: none
 -- severity: high
@@ -26,7 +28,12 @@ WITH scope AS (
 ),
 bounds AS (
     -- Coverage counts every event (for the heartbeat source its heartbeats are its coverage).
-    SELECT source, min(ts) AS first_ts, max(ts) AS last_ts FROM scope GROUP BY source
+    SELECT source, min(ts) AS first_ts, max(ts) AS last_ts,
+           count(*) FILTER (WHERE ts >= $padded_start AND ts < $padded_end) AS events,
+           count(*) FILTER (WHERE ts < $padded_start OR ts >= $padded_end) AS baseline_events,
+           count(seq) FILTER (WHERE ts >= $padded_start AND ts < $padded_end) AS seq_events,
+           list(DISTINCT node ORDER BY node) FILTER (WHERE node <> '') AS nodes
+    FROM scope GROUP BY source
 ),
 minutes AS (
     -- One row per node and active minute: silences are measured from the last event of one active minute to
@@ -55,16 +62,26 @@ silences AS (
     FROM node_marks
 ),
 measured AS (
-    SELECT *, epoch(gap_end - gap_start) AS seconds, extract('hour' FROM gap_start) AS hour_of_day,
+    -- Local times (the case's zone): a daily quiet period happens at the same local hour every day.
+    SELECT *, epoch(gap_end - gap_start) AS seconds, timezone($tz, gap_start) AS local_start,
+           timezone($tz, gap_end) AS local_end,
            -- Normal is learnt outside the window, so an outage inside it cannot make itself look normal.
            gap_end <= $padded_start OR gap_start >= $padded_end AS in_baseline
     FROM silences
     WHERE gap_end IS NOT NULL AND gap_end > gap_start
 ),
 normal_by_hour AS (
-    -- Per hour of day: a night is quieter than an afternoon.
-    SELECT source, hour_of_day, $gap_factor * quantile_cont(seconds, 0.999) AS threshold
-    FROM measured WHERE in_baseline GROUP BY ALL
+    -- Per local hour of day: the longest silence the baseline days show at that time of day (a silence counts for
+    -- every hour it spans, so a dawn pause from 07:50 to 08:39 makes 07:00 and 08:00 quiet hours). A night, a
+    -- lunch break or a nightly rotation is normal where it happens every day, and nowhere else.
+    SELECT source, hour_of_day, max(seconds) AS longest, $gap_factor * max(seconds) AS threshold
+    FROM (
+        SELECT m.source, m.seconds, extract('hour' FROM x) AS hour_of_day
+        FROM measured AS m,
+             LATERAL (SELECT unnest(range(date_trunc('hour', m.local_start), m.local_end, INTERVAL 1 HOUR))) AS t(x)
+        WHERE m.in_baseline
+    )
+    GROUP BY ALL
 ),
 normal AS (
     -- Per source, for sources or hours without a baseline (a dump that is only the window falls back to it).
@@ -78,23 +95,30 @@ gap_candidates AS (
     WHERE gap_end > $padded_start AND gap_start < $padded_end AND seconds > $min_gap
 ),
 gap_thresholds AS (
-    -- A silence is judged against the most lenient hour it spans (a quiet night after a busy evening is normal).
-    SELECT c.source, c.node, c.gap_start, c.gap_end, c.seconds,
-           greatest(max(coalesce(h.threshold, n.threshold)), $min_gap) AS threshold
+    -- A silence is judged against the most lenient local hour it spans (a quiet night after a busy evening is
+    -- normal); an hour the baseline days never show falls back to the source-wide threshold.
+    SELECT c.source, c.node, c.gap_start, c.gap_end, c.seconds, c.local_start,
+           greatest(max(coalesce(h.threshold, n.threshold)), $min_gap) AS threshold,
+           max(h.longest) AS longest, count(h.longest) = count(*) AS every_hour_known
     FROM gap_candidates AS c
     JOIN normal AS n USING (source)
     CROSS JOIN LATERAL (
         SELECT extract('hour' FROM x) AS hour_of_day
-        FROM unnest(range(date_trunc('hour', c.gap_start), c.gap_end, INTERVAL 1 HOUR)) AS t(x)
+        FROM unnest(range(date_trunc('hour', c.local_start), c.local_end, INTERVAL 1 HOUR)) AS t(x)
     ) AS spanned
     LEFT JOIN normal_by_hour AS h ON h.source = c.source AND h.hour_of_day = spanned.hour_of_day
-    GROUP BY c.source, c.node, c.gap_start, c.gap_end, c.seconds
+    GROUP BY c.source, c.node, c.gap_start, c.gap_end, c.seconds, c.local_start
 ),
 gaps AS (
     SELECT
         source, node, 'gap' AS kind, gap_start AS start, gap_end AS "end", seconds,
         CAST(NULL AS BIGINT) AS missing, CAST(NULL AS BIGINT) AS after_seq, CAST(NULL AS BIGINT) AS next_seq,
-        format('no event for {:.0f} s (normal gap threshold {:.0f} s)', seconds, threshold) AS detail
+        CASE WHEN every_hour_known
+             THEN format('no event for {:.0f} s from {} local; at this time of day the baseline days had silences '
+                         || 'up to {:.0f} s (gap threshold {:.0f} s)',
+                         seconds, strftime(local_start, '%H:%M'), longest, threshold)
+             ELSE format('no event for {:.0f} s (normal gap threshold {:.0f} s)', seconds, threshold)
+        END AS detail
     FROM gap_thresholds
     WHERE seconds > threshold
 ),
@@ -255,6 +279,7 @@ duplicates AS (
     FROM copies
     GROUP BY source, node
 )
+-- defects: one row per defect (the figures verdicts.py shows beside them reuse every CTE above).
 SELECT source, node, kind, start, "end", seconds, missing, after_seq, next_seq, detail
 FROM (
     SELECT * FROM gaps
