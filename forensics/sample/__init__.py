@@ -7,7 +7,9 @@ says what every check should conclude and where every malformed line is.
 
 Everything is vectorized (numpy draws, polars string building, zlib/zstd in threads): 10 M events take
 about 45 CPU-seconds and under a minute on two cores (bench/sample.py); the only per-line Python is the
-handful of scripted case events. Memory is bounded by writing one source (one back-office node) at a time.
+handful of scripted case events. Rendered lines are bounded by writing one day of a source at a time;
+the records of every source are held until written (about 450 bytes per event: 4.5 GB at 10 M events,
+bench/RESULTS.md).
 
 Modules: constants (span, nodes, the case's facts), world (shops, accounts, orders), sources (background
 records per source), variants (the scripted case, decoys, controls), render (lines and quirks), writers
