@@ -214,3 +214,15 @@ def test_missing_java_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(ForensicsError, match="default-jre-headless"):
         spark_ingest._session(MASTER)
+
+
+def test_an_executor_running_another_forensics_version_is_refused(tmp_path: Path) -> None:
+    from forensics.ingest import RunState
+
+    task = spark_ingest._Task(0, str(tmp_path / "a.log"), IngestOptions(), str(tmp_path), str(tmp_path), ".", "0.0-old")
+    outcome = spark_ingest.run_task(task, {"known": [], "contents": {}, "generations": {}})
+    assert outcome.report is None and outcome.stored is None  # no work done with the wrong code
+    stale = spark_ingest._Outcome(0, version="0.0-old")
+    run = RunState(set(), {}, {}, tmp_path / "staging")
+    with pytest.raises(ForensicsError, match=r"executor runs forensics 0\.0-old, the driver"):
+        list(spark_ingest._in_plan_order([(tmp_path / "a.log", IngestOptions())], [stale], run))

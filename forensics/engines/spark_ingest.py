@@ -87,6 +87,8 @@ class _Outcome:
 def run_task(task: _Task, state: dict[str, Any]) -> _Outcome:
     """Run the local engine's per-file ingest on one file (on an executor). Errors come back as data,
     so the driver can seal every file before the first failing one, in plan order, as the local engine does."""
+    if task.version != forensics.__version__:  # the driver names both versions; do no work with the wrong code
+        return _Outcome(task.index, error="forensics version differs", version=forensics.__version__)
     attempt = _attempt_number()
     staging = Path(task.staging) / f"{task.index:06d}-{attempt}"  # a retried or speculative attempt: own folder
     where = contextlib.chdir(task.cwd) if os.path.isdir(task.cwd) else contextlib.nullcontext()
@@ -135,7 +137,7 @@ def _run_tasks(spark: Any, case: Case, jobs: list[Job], run: RunState) -> list[_
         _Task(
             index=i,
             path=str(path),
-            options=replace(opts, progress=None),  # a callback does not travel; the driver reports instead
+            options=replace(opts, progress=None),  # a terminal callback does not travel to executors
             case_root=str(case.root.resolve()),
             staging=str(run.staging.resolve()),
             cwd=os.getcwd(),
