@@ -6,7 +6,7 @@
 
 Prints, per size: wall time, CPU time (user + system, all threads), events written (lines that become
 events, heartbeats included), events/s, bytes on disk, and peak RSS of this process. Worlds go to a
-temporary folder that is removed afterwards. ~1 GB on disk and ~8 GB RAM at 10 M events.
+temporary folder that is removed afterwards. ~0.6 GB on disk and ~4.5 GB RAM at 10 M events.
 """
 
 from __future__ import annotations

@@ -189,6 +189,15 @@ def init(case: Path) -> None:
     show_default=True,
     help="A longer line is quarantined (its head, length and SHA-256), never held whole in memory.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "spark"]),
+    default="local",
+    show_default=True,
+    help="spark: parse the files as Apache Spark tasks (the same per-file ingest), seal here; "
+    "the case folder must be on a filesystem every executor sees at the same path (docs/scale.md).",
+)
+@click.option("--master", help="Spark master URL with --engine spark (default: spark-submit's, else local[*]).")
 @click.option("--json", "as_json", is_flag=True, help="Print the stable JSON report (see README, Ingest).")
 @_friendly
 def ingest(
@@ -206,6 +215,8 @@ def ingest(
     strict: bool,
     max_quarantine_ratio: float,
     max_line_bytes: int,
+    engine: str,
+    master: str | None,
     as_json: bool,
 ) -> None:
     """Ingest log files (or a --plan) into CASE. Raw files are never modified.
@@ -218,6 +229,8 @@ def ingest(
 
     if bool(paths) == bool(plan):
         raise UsageError("give either PATH... or --plan FILE")
+    if master is not None and engine != "spark":
+        raise UsageError("--master needs --engine spark")
     c = open_case(case)
     progress, update = _progress_callback()
     options = IngestOptions(
@@ -237,7 +250,10 @@ def ingest(
     if progress is not None:
         progress.start()
     try:
-        report = ingest_plan(c, plan, options) if plan else ingest_paths(c, list(paths), options)
+        if engine == "spark":
+            report = _ingest_spark(c, plan, list(paths), options, master)
+        else:
+            report = ingest_plan(c, plan, options) if plan else ingest_paths(c, list(paths), options)
     finally:
         if progress is not None:
             progress.stop()
@@ -256,6 +272,14 @@ def ingest(
     if strict and report.quarantined:
         click.echo(f"--strict: {report.quarantined} line(s) quarantined (see the quarantine view)", err=True)
         sys.exit(1)
+
+
+def _ingest_spark(case: Any, plan: Path | None, paths: list[Path], options: Any, master: str | None) -> Any:
+    from forensics.engines.spark_ingest import ingest_paths_spark, ingest_plan_spark
+
+    if plan is not None:
+        return ingest_plan_spark(case, plan, options, master)
+    return ingest_paths_spark(case, paths, options, master)
 
 
 def _print_ingest_table(report: Any) -> None:

@@ -152,14 +152,27 @@ def _is_document(fmt: str) -> bool:
 # ---------------------------------------------------------------- entry points
 
 
+Job = tuple[Path, IngestOptions]
+
+
 def ingest_paths(case: Case, paths: list[Path], options: IngestOptions) -> IngestReport:
-    jobs = [(p, options) for p in _expand(paths)]
-    return _ingest_jobs(case, jobs, {"paths": [str(p) for p in paths], "options": _options_json(options)})
+    return _ingest_jobs(case, *paths_request(paths, options))
 
 
 def ingest_plan(case: Case, plan_path: Path, options: IngestOptions) -> IngestReport:
+    return _ingest_jobs(case, *plan_request(plan_path, options))
+
+
+def paths_request(paths: list[Path], options: IngestOptions) -> tuple[list[Job], dict[str, Any]]:
+    """The files to ingest for `ingest CASE PATH...` and the command the custody log records."""
+    jobs = [(p, options) for p in _expand(paths)]
+    return jobs, {"paths": [str(p) for p in paths], "options": _options_json(options)}
+
+
+def plan_request(plan_path: Path, options: IngestOptions) -> tuple[list[Job], dict[str, Any]]:
+    """The files to ingest for `ingest CASE --plan FILE` and the command the custody log records."""
     jobs = plan_jobs(plan_path, options)
-    return _ingest_jobs(case, jobs, {"plan": str(plan_path), "plan_sha256": hash_file(plan_path).sha256})
+    return jobs, {"plan": str(plan_path), "plan_sha256": hash_file(plan_path).sha256}
 
 
 def plan_jobs(plan_path: Path, base: IngestOptions) -> list[tuple[Path, IngestOptions]]:
@@ -249,8 +262,9 @@ SEAL_EVERY_SECONDS = 5.0
 
 
 @dataclass
-class _Stored:
-    """One input parsed and staged, waiting to be moved into the case and sealed."""
+class Stored:
+    """One input parsed and staged, waiting to be moved into the case and sealed (picklable: a Spark
+    task returns it to the driver)."""
 
     entry: dict[str, Any]
     stager: Stager
@@ -258,13 +272,52 @@ class _Stored:
 
 def _ingest_jobs(case: Case, jobs: list[tuple[Path, IngestOptions]], command: dict[str, Any]) -> IngestReport:
     """Ingest file by file under the case lock (one writer at a time)."""
+
+    def stage(run: RunState) -> Iterator[tuple[FileReport, Stored | None]]:
+        # lazily, one file at a time: each file sees the duplicates of the files sealed or staged before it
+        for path, opts in jobs:
+            yield ingest_file(
+                case, path, opts, run.known, run.contents, staging=run.staging, generations=run.generations
+            )
+
+    return ingest_staged(case, command, stage)
+
+
+@dataclass
+class RunState:
+    """What a run knows about the case while it ingests: updated after every file staged."""
+
+    known: set[str]  # raw SHA-256 of live inputs (sealed, or staged earlier in this run)
+    generations: dict[str, int]  # how often each SHA-256 was ingested before
+    contents: dict[str, dict[str, str]]  # raw and decompressed SHA-256 -> the input it identifies
+    staging: Path  # this run's staging folder
+
+
+Stage = Callable[[RunState], Iterator[tuple["FileReport", "Stored | None"]]]
+
+
+def ingest_staged(case: Case, command: dict[str, Any], stage: Stage) -> IngestReport:
+    """Seal what `stage` parses and stages, under the case lock (one writer at a time).
+
+    The local engine stages file by file in this process; the Spark engine (forensics.engines.spark_ingest)
+    stages on Spark tasks: both seal here, with the same manifest and custody entries."""
     with case_lock(case, "ingest") as lock:
-        report = _ingest_locked(case, jobs, command)
+        report = _ingest_locked(case, stage, command)
         report.notice = lock.notice
         return report
 
 
-def _ingest_locked(case: Case, jobs: list[tuple[Path, IngestOptions]], command: dict[str, Any]) -> IngestReport:
+def _run_state(case: Case, manifest: dict[str, Any]) -> RunState:
+    # a retracted input may be ingested again (with other options): only live inputs are duplicates
+    known = {i["sha256"] for i in manifest.get("inputs", []) if not i.get("retracted")}
+    generations: dict[str, int] = {}
+    for item in manifest.get("inputs", []):
+        sha = str(item.get("sha256"))
+        generations[sha] = max(generations.get(sha, 0), int(item.get("generation", 1)))
+    return RunState(known, generations, known_contents(manifest.get("inputs", [])), run_staging(case))
+
+
+def _ingest_locked(case: Case, stage: Stage, command: dict[str, Any]) -> IngestReport:
     """Ingest file by file; seal stored files (move into place, manifest, one custody entry) in batches.
 
     A failure or Ctrl-C later in the list still seals every file completed before it (the `finally`),
@@ -272,28 +325,19 @@ def _ingest_locked(case: Case, jobs: list[tuple[Path, IngestOptions]], command: 
     report = IngestReport(case=str(case.root))
     read_custody(case)  # a damaged custody log stops the ingest before anything is stored
     manifest = case.manifest()
-    # a retracted input may be ingested again (with other options): only live inputs are duplicates
-    known = {i["sha256"] for i in manifest.get("inputs", []) if not i.get("retracted")}
-    generations: dict[str, int] = {}
-    for item in manifest.get("inputs", []):
-        sha = str(item.get("sha256"))
-        generations[sha] = max(generations.get(sha, 0), int(item.get("generation", 1)))
-    staging = run_staging(case)
-    contents = known_contents(manifest.get("inputs", []))
-    batch: list[_Stored] = []
+    run = _run_state(case, manifest)
+    staging = run.staging
+    batch: list[Stored] = []
     last_seal = time.monotonic()
     sealer = _Sealer(case, manifest, command)
     try:
-        for path, opts in jobs:
-            file_report, stored = ingest_file(
-                case, path, opts, known, contents, staging=staging, generations=generations
-            )
+        for file_report, stored in stage(run):
             report.files.append(file_report)
             if stored is None:
                 continue
-            known.add(stored.entry["sha256"])
-            generations[stored.entry["sha256"]] = int(stored.entry.get("generation", 1))
-            add_content(contents, stored.entry)
+            run.known.add(stored.entry["sha256"])
+            run.generations[stored.entry["sha256"]] = int(stored.entry.get("generation", 1))
+            add_content(run.contents, stored.entry)
             batch.append(stored)
             if time.monotonic() - last_seal >= SEAL_EVERY_SECONDS:
                 sealer.seal(batch)  # empties batch
@@ -325,7 +369,7 @@ class _Sealer:
     command: dict[str, Any]
     first_seq: int | None = None
 
-    def seal(self, batch: list[_Stored]) -> None:
+    def seal(self, batch: list[Stored]) -> None:
         """Seal the batch and empty it, whether the seal succeeds or fails: either way there is
         nothing left to seal (a failed seal's files are dropped), so a caller's retry is a no-op."""
         if not batch:
@@ -339,12 +383,12 @@ class _Sealer:
             for stager in stagers:
                 stager.discard()  # staging folders: empty after a seal, dropped after a failed one
 
-    def _seal_all_or_nothing(self, batch: list[_Stored]) -> None:
+    def _seal_all_or_nothing(self, batch: list[Stored]) -> None:
         inputs_before = len(self.manifest.get("inputs", []))
         outputs_before = len(self.manifest.get("outputs", []))
         manifest_before = self.case.manifest_path.read_bytes() if self.case.manifest_path.exists() else None
         custody_size = self.case.custody_path.stat().st_size if self.case.custody_path.exists() else 0
-        committed: list[_Stored] = []
+        committed: list[Stored] = []
         try:
             for stored in batch:
                 outputs = stored.stager.commit()
@@ -367,7 +411,7 @@ class _Sealer:
                 os.truncate(self.case.custody_path, custody_size)
             raise
 
-    def _append_custody(self, batch: list[_Stored]) -> None:
+    def _append_custody(self, batch: list[Stored]) -> None:
         inputs = [{k: s.entry[k] for k in ("path", "sha256", "sm3", "events", "quarantined")} for s in batch]
         if self.first_seq is None:
             details, command_line = dict(self.command), None
@@ -415,7 +459,7 @@ def ingest_file(
     *,
     staging: Path | None = None,
     generations: dict[str, int] | None = None,
-) -> tuple[FileReport, _Stored | None]:
+) -> tuple[FileReport, Stored | None]:
     """Parse and stage one file. Returns its report and (unless a duplicate) what _seal needs.
 
     A duplicate is the same bytes (raw SHA-256) or the same content packed differently (SHA-256 of the
@@ -442,26 +486,7 @@ def ingest_file(
         except OSError as exc:
             raise ForensicsError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     if pre_sha256 in known or earlier is not None:
-        fmt_name = options.format if options.format != "auto" else (mapping.format if mapping else "auto")
-        sm3 = hash_file(path).sm3
-        size = path.stat().st_size
-        return (
-            FileReport(
-                str(path),
-                source,
-                fmt_name,
-                pre_sha256,
-                sm3,
-                size,
-                0,
-                0,
-                0,
-                0,
-                skipped_duplicate=True,
-                duplicate_of=earlier,
-            ),
-            None,
-        )
+        return duplicate_report(path, source, duplicate_format(options, mapping), pre_sha256, earlier), None
     resolved = _resolve_format(path, options, mapping)
     fmt = resolved.format
     if mapping is None and fmt.name in NEEDS_MAPPING:  # the user's options are incomplete: a usage error
@@ -525,7 +550,21 @@ def ingest_file(
         detection=resolved.detection.describe() if resolved.detection else None,
         unknown_values=unknown,
     )
-    return report, _Stored(entry, stager)
+    return report, Stored(entry, stager)
+
+
+def duplicate_format(options: IngestOptions, mapping: Any) -> str:
+    """The format a skipped duplicate is reported with (it is never parsed: no detection)."""
+    return options.format if options.format != "auto" else (mapping.format if mapping else "auto")
+
+
+def duplicate_report(path: Path, source: str, fmt_name: str, sha256: str, earlier: dict[str, str] | None) -> FileReport:
+    """The report of a file skipped because the case (or this run) already holds its content."""
+    sm3 = hash_file(path).sm3
+    size = path.stat().st_size
+    return FileReport(
+        str(path), source, fmt_name, sha256, sm3, size, 0, 0, 0, 0, skipped_duplicate=True, duplicate_of=earlier
+    )
 
 
 def _quarantine_warnings(
@@ -854,7 +893,7 @@ def _preserve(case: Case, path: Path, sha: str) -> str:
     target = case.root / rel
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
+        tmp = _private_tmp(target)
         shutil.copyfile(path, tmp)
         if hash_file(tmp).sha256 != sha:
             tmp.unlink()
@@ -873,11 +912,19 @@ def _preserve_mapping(case: Case, path: Path, sha: str) -> str:
         if hashlib.sha256(data).hexdigest() != sha:
             raise ForensicsError(f"{path}: mapping file changed while it was being used; try again")
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
+        tmp = _private_tmp(target)
         tmp.write_bytes(data)
         tmp.replace(target)
         target.chmod(0o444)
     return rel.as_posix()
+
+
+def _private_tmp(target: Path) -> Path:
+    """A temporary name no other writer uses: Spark tasks on several hosts may preserve the same
+    content-addressed file at the same time; each writes its own copy and the last rename wins (same bytes)."""
+    import secrets
+
+    return target.with_name(f"{target.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
 
 def _options_json(options: IngestOptions) -> dict[str, Any]:

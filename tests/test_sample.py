@@ -146,6 +146,23 @@ def test_same_arguments_same_bytes_and_the_seed_matters(tmp_path: Path) -> None:
     assert (a.out_dir / "ground_truth.json").read_bytes() != (c.out_dir / "ground_truth.json").read_bytes()
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_rendering_day_by_day_writes_the_same_bytes_as_a_source_at_once(
+    tmp_path: Path, variant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generator renders the big sources a day at a time to bound memory; the bytes must not change."""
+    from forensics.sample import writers
+
+    by_day = generate(tmp_path / "by-day", variant=variant, events=3_000, seed=5)
+    monkeypatch.setattr(writers, "RENDER_BY_DAY", False)
+    at_once = generate(tmp_path / "at-once", variant=variant, events=3_000, seed=5)
+    rel = sorted(str(p.relative_to(by_day.out_dir)) for p in by_day.files)
+    assert rel == sorted(str(p.relative_to(at_once.out_dir)) for p in at_once.files)
+    assert len([r for r in rel if r.startswith(("merchant_backend/", "open_api/"))]) > 40  # many day files
+    changed = [r for r in rel if (by_day.out_dir / r).read_bytes() != (at_once.out_dir / r).read_bytes()]
+    assert changed == []
+
+
 def test_committed_sample_is_what_the_generator_writes(tmp_path: Path) -> None:
     fresh = generate(tmp_path / "xue-case")  # the documented defaults
     expected = sorted(str(p.relative_to(fresh.out_dir)) for p in fresh.files)
