@@ -40,8 +40,9 @@ from sqlglot import exp
 from sqlglot.errors import ParseError as SqlglotParseError
 from sqlglot.errors import TokenError
 
-from forensics.errors import UsageError
-from forensics.limits import DEFAULT_TIMEOUT, limit_config, statement_timeout
+from forensics.errors import ForensicsError, UsageError
+from forensics.limits import limit_config, sandbox_bytes, timeout_seconds
+from forensics.sandbox import ResourceExceeded, run_in_sandbox
 from forensics.schema import ACTIONS, EVENT_SCHEMA, OUTCOMES
 from forensics.timeparse import ALT_COLUMN, KIND_COLUMN, Normalized, local_readings, normalize
 
@@ -701,13 +702,9 @@ def arrow_for_duckdb(frame: pl.DataFrame, chunk_rows: int = 4096) -> pa.Table:
 
 
 def _execute(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, query: str) -> pl.DataFrame:
-    con.register(_BATCH, arrow_for_duckdb(frame))
-    try:
-        with statement_timeout(con, DEFAULT_TIMEOUT, "mapping evaluation"):  # hostile: bounded time
-            result = con.sql(query).to_arrow_table()
-    finally:
-        con.unregister(_BATCH)
-    out = pl.from_arrow(result)
+    # hostile: in a child process with a memory cap and the statement timeout (forensics/sandbox.py); `con` is
+    # kept in the signature for the callers' sake
+    out = pl.from_arrow(run_in_sandbox(query, arrow_for_duckdb(frame), _BATCH))
     assert isinstance(out, pl.DataFrame)
     return out
 
@@ -715,9 +712,43 @@ def _execute(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, query: str) ->
 def _run_expressions(
     mapping: Mapping, fields: pl.DataFrame, exprs: dict[str, str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Evaluate exprs over the batch; rows on which DuckDB fails become failures, the rest are kept."""
-    con = sandbox_connection()
+    """Evaluate exprs over the batch; rows on which DuckDB fails become failures, the rest are kept.
+
+    Running out of memory or time stops the input instead (see forensics/sandbox.py for why)."""
     frame = _input_frame(mapping, fields)
+    try:
+        return _evaluate_frame(mapping, frame, exprs)
+    except ResourceExceeded as exc:
+        raise _resource_error(mapping, frame, exprs, exc) from exc
+
+
+def _resource_error(mapping: Mapping, frame: pl.DataFrame, exprs: dict[str, str], exc: ResourceExceeded) -> Exception:
+    """Name the expression that exhausts memory or time: each one alone on the same batch, first culprit wins."""
+    culprit = list(exprs)
+    for name, sql in exprs.items():
+        try:
+            _execute(sandbox_connection(), frame, _select_sql({name: sql}))
+        except ResourceExceeded:
+            culprit = [name]
+            break
+        except duckdb.Error:
+            continue
+    keys = ", ".join("timestamp.expr" if k == _TS_TEXT else _key_label(k) for k in culprit)
+    limit = {
+        "memory": f"needs more than the evaluator's {sandbox_bytes() >> 20} MiB (FORENSICS_MAPPING_MEMORY)",
+        "time": f"ran longer than {timeout_seconds():g} s (FORENSICS_TIMEOUT)",
+    }.get(exc.kind, exc.detail)
+    return ForensicsError(
+        f"{mapping.path}: {keys}: evaluation {limit} on a batch of {frame.height} records; nothing of this "
+        "input was stored. Fix the expression: the limit is the machine's, not a fault of a log line, so no "
+        "line was quarantined for it"
+    )
+
+
+def _evaluate_frame(
+    mapping: Mapping, frame: pl.DataFrame, exprs: dict[str, str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    con = sandbox_connection()
     schema = {"line_no": pl.Int64(), **{name: _pl_type(name) for name in exprs}}
     no_failures = pl.DataFrame(schema={"line_no": pl.Int64(), "reason": pl.String()})
     try:
