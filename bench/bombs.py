@@ -125,7 +125,7 @@ def main() -> None:
                 str(case),
                 str(work / name),
                 "--format",
-                "jsonl",
+                "nginx",  # a line format: jsonl without --mapping would stop at the usage check, before reading
             ]
         runs.update(_mapping_bombs(work, exe))
         runs["ingest /dev/zero"] = [*exe, "ingest", str(case), "/dev/zero", "--format", "nginx"]
