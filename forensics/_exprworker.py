@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import struct
 import sys
 import threading
@@ -47,6 +48,9 @@ def _write(stream: BinaryIO, header: dict[str, object], payload: bytes) -> None:
 
 
 def main() -> None:
+    # Ctrl-C reaches the whole process group: the parent decides what an interrupt means (it holds SIGINT while
+    # sealing) and kills this process at exit, so the evaluator must not die first and look like a crash.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _limit_memory()
     import duckdb
     import pyarrow as pa
