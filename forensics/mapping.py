@@ -25,7 +25,6 @@ import difflib
 import hashlib
 import json
 import logging
-import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +39,14 @@ from sqlglot import exp
 from sqlglot.errors import ParseError as SqlglotParseError
 from sqlglot.errors import TokenError
 
-from forensics.errors import ForensicsError, UsageError
-from forensics.limits import limit_config, sandbox_bytes, timeout_seconds
-from forensics.sandbox import ResourceExceeded, run_in_sandbox
+from forensics.errors import UsageError
+from forensics.sandbox import (
+    ResourceExceeded,
+    arrow_for_duckdb,
+    resource_error,
+    run_in_sandbox,
+    sandbox_connection,
+)
 from forensics.schema import ACTIONS, EVENT_SCHEMA, OUTCOMES
 from forensics.timeparse import ALT_COLUMN, KIND_COLUMN, Normalized, local_readings, normalize
 
@@ -653,27 +657,6 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-_local = threading.local()
-
-
-def sandbox_connection() -> duckdb.DuckDBPyConnection:
-    """One sandboxed in-memory connection per thread: no file or network access, settings locked."""
-    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
-    if con is None:
-        con = duckdb.connect(
-            ":memory:",
-            config={
-                "enable_external_access": False,
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-                **limit_config(),  # hostile: a mapping expression cannot take all memory
-            },
-        )
-        con.execute("SET lock_configuration = true")
-        _local.con = con
-    return con
-
-
 def _input_frame(mapping: Mapping, fields: pl.DataFrame) -> pl.DataFrame:
     """line_no plus one String column per referenced field; a field absent from the batch is NULL."""
     by_lower: dict[str, list[str]] = {}
@@ -692,13 +675,6 @@ def _resolve(name: str, columns: list[str], by_lower: dict[str, list[str]]) -> s
         return name
     candidates = [c for c in by_lower.get(name.lower(), []) if c != "line_no"]
     return candidates[0] if len(candidates) == 1 else None
-
-
-def arrow_for_duckdb(frame: pl.DataFrame, chunk_rows: int = 4096) -> pa.Table:
-    """The frame as an Arrow table cut into record batches: DuckDB scans one batch per thread,
-    so a single-chunk table would run on one core (measured: 2x slower on JSON work)."""
-    table = frame.to_arrow()
-    return pa.Table.from_batches(table.to_batches(max_chunksize=chunk_rows), schema=table.schema)
 
 
 def _execute(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, query: str) -> pl.DataFrame:
@@ -734,20 +710,10 @@ def _resource_error(mapping: Mapping, frame: pl.DataFrame, exprs: dict[str, str]
         except duckdb.Error:
             continue
     keys = ", ".join("timestamp.expr" if k == _TS_TEXT else _key_label(k) for k in culprit)
-    limit = {
-        "memory": f"needs more than the evaluator's {sandbox_bytes() >> 20} MiB (FORENSICS_MAPPING_MEMORY)",
-        "time": f"ran longer than {timeout_seconds():g} s (FORENSICS_TIMEOUT)",
-    }.get(exc.kind, exc.detail)
-    return ForensicsError(
-        f"{mapping.path}: {keys}: evaluation {limit} on a batch of {frame.height} records; nothing of this "
-        "input was stored. Fix the expression: the limit is the machine's, not a fault of a log line, so no "
-        "line was quarantined for it"
-    )
+    return resource_error(f"{mapping.path}: {keys}", exc, frame.height)
 
 
-def _evaluate_frame(
-    mapping: Mapping, frame: pl.DataFrame, exprs: dict[str, str]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _evaluate_frame(mapping: Mapping, frame: pl.DataFrame, exprs: dict[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:
     con = sandbox_connection()
     schema = {"line_no": pl.Int64(), **{name: _pl_type(name) for name in exprs}}
     no_failures = pl.DataFrame(schema={"line_no": pl.Int64(), "reason": pl.String()})
