@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
 import os
 import shutil
 import subprocess
@@ -21,12 +22,36 @@ import zstandard
 BOUND_MIB = 1536
 
 
-def _run(args: list[str]) -> tuple[int, float, float]:
-    """Exit code, peak RSS (MiB) and seconds of one child process (wait4 gives the child's own maximum)."""
+def _tree_rss(pid: int) -> int:
+    """RSS (bytes) of a process and all its descendants: mapping expressions run in a child process."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/statm") as fh:
+                total += int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+    return total
+
+
+def _run(args: list[str], env: dict[str, str] | None = None) -> tuple[int, float, float]:
+    """Exit code, peak RSS (MiB) and seconds of one command: the larger of wait4's maximum for the process
+    itself and the sum over its process tree sampled every 20 ms (the tree includes the mapping evaluator)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    return os.waitstatus_to_exitcode(status), usage.ru_maxrss / 1024, time.perf_counter() - started
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    peak = 0
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        peak = max(peak, _tree_rss(proc.pid))
+        time.sleep(0.02)
+    own = max(usage.ru_maxrss * 1024, peak)  # wait4: this child's own maximum
+    return os.waitstatus_to_exitcode(status), own / (1 << 20), time.perf_counter() - started
 
 
 def _zeros_gz(path: Path, mib: int) -> None:
@@ -49,6 +74,38 @@ def _long_line(path: Path, mib: int) -> None:
         fh.write(b"\n")
 
 
+MAPPING_BOMBS = {
+    "repeat(account, 50000000)": "CAST(length(repeat(account, 50000000)) AS VARCHAR)",
+    "repeat([account], 50000000)": "CAST(len(repeat([account], 50000000)) AS VARCHAR)",
+    "list_resize([account], 200000000)": "CAST(len(list_resize([account], 200000000)) AS VARCHAR)",
+    "6 nested regexp_replace(x, '', 10 chars)": "CAST(length("
+    + "regexp_replace(" * 6
+    + "account"
+    + ", '', 'xxxxxxxxxx', 'g')" * 6
+    + ") AS VARCHAR)",
+}
+
+
+def _mapping_bombs(work: Path, exe: list[str]) -> dict[str, list[str]]:
+    """Ingest 1,000 JSON lines through a mapping whose actor_id expression would take tens of GB."""
+    data = work / "records.jsonl"
+    with data.open("w", encoding="utf-8") as fh:
+        for i in range(1000):
+            fh.write(json.dumps({"op_time": "2024-03-01 10:00:00", "account": f"acct{i:05d}"}) + "\n")
+    runs: dict[str, list[str]] = {}
+    for n, (name, sql) in enumerate(MAPPING_BOMBS.items()):
+        mapping = work / f"bomb{n}.toml"
+        mapping.write_text(
+            'source = "bomb"\nformat = "jsonl"\ntz = "Asia/Shanghai"\n[timestamp]\nexpr = "op_time"\n'
+            f"[columns]\nactor_id = {json.dumps(sql)}\naction = \"'other'\"\n",
+            encoding="utf-8",
+        )
+        runs[f"ingest 1,000 JSON lines, mapping {name}"] = [
+            *exe, "ingest", str(work / "case"), str(data), "--mapping", str(mapping)
+        ]
+    return runs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale-mib", type=int, default=int(os.environ.get("BOMB_SCALE_MIB", "256")))
@@ -68,8 +125,9 @@ def main() -> None:
                 str(case),
                 str(work / name),
                 "--format",
-                "jsonl",
+                "nginx",  # a line format: jsonl without --mapping would stop at the usage check, before reading
             ]
+        runs.update(_mapping_bombs(work, exe))
         runs["ingest /dev/zero"] = [*exe, "ingest", str(case), "/dev/zero", "--format", "nginx"]
         runs["query range(1e14) --timeout 5"] = [
             *exe,

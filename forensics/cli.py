@@ -85,6 +85,18 @@ def _cell(value: Any) -> str:
     return decode_raw(value) if isinstance(value, bytes) else str(value)
 
 
+_TABLE_CELL_CHARS = 2000  # a quarantined over-long line's head is up to --max-line-bytes: never a 1 MiB cell
+
+
+def _table_cell(value: Any) -> str:
+    """A cell for the table view: long values are cut, saying how long they are and how to get them whole."""
+    text = _cell(value)
+    if len(text) <= _TABLE_CELL_CHARS:
+        return text
+    size = f"{len(value)} bytes" if isinstance(value, bytes) else f"{len(text)} characters"
+    return f"{text[:_TABLE_CELL_CHARS]}… [{size}; use --json or --csv for the whole value]"
+
+
 def _print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default))
 
@@ -180,7 +192,8 @@ def init(case: Path) -> None:
     default=0.05,
     show_default=True,
     help="Warn (naming the top reasons and the likely fix) when a file quarantines more than this share of its "
-    "lines; a file with every line quarantined always warns.",
+    "lines; a file with every line quarantined always warns. A warning alone leaves the exit code 0 (the "
+    "quarantine is sealed and can be inspected); with --strict it is 1.",
 )
 @click.option(
     "--max-line-bytes",
@@ -566,7 +579,7 @@ def _print_table(columns: list[str], batches: Any, max_rows: int) -> None:
             if shown == max_rows:
                 more = True
                 break
-            table.add_row(*[_literal(_cell(v)) for v in r])
+            table.add_row(*[_literal(_table_cell(v)) for v in r])
             shown += 1
         if more:
             break  # the rest is never fetched: a huge result costs no time or memory here

@@ -517,6 +517,8 @@ def ingest_file(
             entry["format_detection"] = resolved.detection.to_json()
         entry["structural_sample"] = structural
         entry["year_hint"] = fmt_opts.year_hint  # what a re-parse (verify --reparse) must use again
+        if options.max_line_bytes != MAX_LINE_BYTES:  # so must this: it decides which lines are quarantined
+            entry["max_line_bytes"] = options.max_line_bytes
         if generation > 1:
             entry["generation"] = generation
         if mapping is not None and options.mapping is not None:

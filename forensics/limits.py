@@ -20,9 +20,46 @@ from forensics.errors import ForensicsError, UsageError
 
 MEMORY_LIMIT = os.environ.get("FORENSICS_MEMORY_LIMIT", "1GB")  # DuckDB spills to CASE/.tmp beyond this
 THREADS = int(os.environ.get("FORENSICS_THREADS", "2") or 2)
-DEFAULT_TIMEOUT = 600.0  # seconds for one statement
+DEFAULT_TIMEOUT = 600.0  # seconds for one statement (FORENSICS_TIMEOUT changes it for mappings and packs)
+# private memory (RLIMIT_DATA) of the mapping-evaluation process (FORENSICS_MAPPING_MEMORY)
+DEFAULT_SANDBOX_BYTES = 1 << 30
 BATCH_ROWS = 10_000
 _FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def timeout_seconds() -> float:
+    """The statement timeout for mapping evaluation and pack checks: FORENSICS_TIMEOUT seconds, else 600.
+
+    Read at each use (not at import) so a test or a wrapper script can set it for one run."""
+    text = os.environ.get("FORENSICS_TIMEOUT", "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"FORENSICS_TIMEOUT={text!r}: give a number of seconds (e.g. 600)") from None
+    if value <= 0:
+        raise UsageError(f"FORENSICS_TIMEOUT={text!r}: give a positive number of seconds")
+    return value
+
+
+_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "KIB": 1 << 10, "MIB": 1 << 20, "GIB": 1 << 30}
+
+
+def sandbox_bytes() -> int:
+    """Memory cap (RLIMIT_DATA) of the mapping-evaluation process: FORENSICS_MAPPING_MEMORY (e.g. 1GiB)."""
+    text = os.environ.get("FORENSICS_MAPPING_MEMORY", "").strip().upper().replace(" ", "")
+    if not text:
+        return DEFAULT_SANDBOX_BYTES
+    number = text.rstrip("KMGIB")
+    unit = text[len(number) :]
+    try:
+        value = int(float(number) * _UNITS[unit])
+    except (ValueError, KeyError):
+        raise UsageError(f"FORENSICS_MAPPING_MEMORY={text!r}: give a size such as 1GiB or 800MB") from None
+    if value < 256 << 20:
+        raise UsageError(f"FORENSICS_MAPPING_MEMORY={text!r}: at least 256MiB (the evaluator itself needs that)")
+    return value
 
 
 def apply_limits(con: duckdb.DuckDBPyConnection) -> None:
@@ -38,7 +75,9 @@ def limit_config() -> dict[str, Any]:
 
 
 @contextmanager
-def statement_timeout(con: duckdb.DuckDBPyConnection, seconds: float | None, what: str) -> Iterator[None]:
+def statement_timeout(
+    con: duckdb.DuckDBPyConnection, seconds: float | None, what: str, hint: str = "(--timeout); narrow the query"
+) -> Iterator[None]:
     """Interrupt the connection's running statement after ``seconds`` (a timer thread; DuckDB checks often)."""
     if not seconds or seconds <= 0:
         yield
@@ -56,7 +95,7 @@ def statement_timeout(con: duckdb.DuckDBPyConnection, seconds: float | None, wha
         yield
     except duckdb.Error as exc:
         if fired.is_set():
-            raise ForensicsError(f"{what}: stopped after {seconds:g} s (--timeout); narrow the query") from exc
+            raise ForensicsError(f"{what}: stopped after {seconds:g} s {hint}") from exc
         raise
     finally:
         timer.cancel()

@@ -24,7 +24,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import threading
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,9 +35,15 @@ import polars as pl
 import pyarrow as pa
 
 from forensics.errors import UsageError
-from forensics.limits import DEFAULT_TIMEOUT, limit_config, statement_timeout
 from forensics.mapping_lookups import KEY_PREFIX, NULL_KEY, Lookup, current_tally, parse_lookups
 from forensics.mapping_sql import denied_function, first_line, validate_expression, walk_json
+from forensics.sandbox import (
+    ResourceExceeded,
+    arrow_for_duckdb,
+    resource_error,
+    run_in_sandbox,
+    sandbox_connection,
+)
 from forensics.schema import ACTIONS, EVENT_SCHEMA, OUTCOMES
 from forensics.timeparse import ALT_COLUMN, KIND_COLUMN, Normalized, local_readings, normalize
 
@@ -527,27 +532,6 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-_local = threading.local()
-
-
-def sandbox_connection() -> duckdb.DuckDBPyConnection:
-    """One sandboxed in-memory connection per thread: no file or network access, settings locked."""
-    con: duckdb.DuckDBPyConnection | None = getattr(_local, "con", None)
-    if con is None:
-        con = duckdb.connect(
-            ":memory:",
-            config={
-                "enable_external_access": False,
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-                **limit_config(),  # hostile: a mapping expression cannot take all memory
-            },
-        )
-        con.execute("SET lock_configuration = true")
-        _local.con = con
-    return con
-
-
 def _input_frame(mapping: Mapping, fields: pl.DataFrame) -> pl.DataFrame:
     """line_no plus one String column per referenced field; a field absent from the batch is NULL."""
     by_lower: dict[str, list[str]] = {}
@@ -568,21 +552,10 @@ def _resolve(name: str, columns: list[str], by_lower: dict[str, list[str]]) -> s
     return candidates[0] if len(candidates) == 1 else None
 
 
-def arrow_for_duckdb(frame: pl.DataFrame, chunk_rows: int = 4096) -> pa.Table:
-    """The frame as an Arrow table cut into record batches: DuckDB scans one batch per thread,
-    so a single-chunk table would run on one core (measured: 2x slower on JSON work)."""
-    table = frame.to_arrow()
-    return pa.Table.from_batches(table.to_batches(max_chunksize=chunk_rows), schema=table.schema)
-
-
 def _execute(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, query: str) -> pl.DataFrame:
-    con.register(_BATCH, arrow_for_duckdb(frame))
-    try:
-        with statement_timeout(con, DEFAULT_TIMEOUT, "mapping evaluation"):  # hostile: bounded time
-            result = con.sql(query).to_arrow_table()
-    finally:
-        con.unregister(_BATCH)
-    out = pl.from_arrow(result)
+    # hostile: in a child process with a memory cap and the statement timeout (forensics/sandbox.py); `con` is
+    # kept in the signature for the callers' sake
+    out = pl.from_arrow(run_in_sandbox(query, arrow_for_duckdb(frame), _BATCH))
     assert isinstance(out, pl.DataFrame)
     return out
 
@@ -590,9 +563,33 @@ def _execute(con: duckdb.DuckDBPyConnection, frame: pl.DataFrame, query: str) ->
 def _run_expressions(
     mapping: Mapping, fields: pl.DataFrame, exprs: dict[str, str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Evaluate exprs over the batch; rows on which DuckDB fails become failures, the rest are kept."""
-    con = sandbox_connection()
+    """Evaluate exprs over the batch; rows on which DuckDB fails become failures, the rest are kept.
+
+    Running out of memory or time stops the input instead (see forensics/sandbox.py for why)."""
     frame = _input_frame(mapping, fields)
+    try:
+        return _evaluate_frame(mapping, frame, exprs)
+    except ResourceExceeded as exc:
+        raise _resource_error(mapping, frame, exprs, exc) from exc
+
+
+def _resource_error(mapping: Mapping, frame: pl.DataFrame, exprs: dict[str, str], exc: ResourceExceeded) -> Exception:
+    """Name the expression that exhausts memory or time: each one alone on the same batch, first culprit wins."""
+    culprit = list(exprs)
+    for name, sql in exprs.items():
+        try:
+            _execute(sandbox_connection(), frame, _select_sql({name: sql}))
+        except ResourceExceeded:
+            culprit = [name]
+            break
+        except duckdb.Error:
+            continue
+    keys = ", ".join("timestamp.expr" if k == _TS_TEXT else _key_label(k) for k in culprit)
+    return resource_error(f"{mapping.path}: {keys}", exc, frame.height)
+
+
+def _evaluate_frame(mapping: Mapping, frame: pl.DataFrame, exprs: dict[str, str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    con = sandbox_connection()
     schema = {"line_no": pl.Int64(), **{name: _pl_type(name) for name in exprs}}
     no_failures = pl.DataFrame(schema={"line_no": pl.Int64(), "reason": pl.String()})
     try:

@@ -42,7 +42,7 @@ _KEY_BYTES = 32
 # separators (space, dot, dash, brackets, zero-width and bidi controls), letters glued on (tel13812345678,
 # wx13912345678, 13912345678x). Detection runs on a copy where every decimal digit (full-width too) reads as
 # ASCII, so positions match the original. A digit run longer than the number (order numbers, timestamps) is not a
-# phone, and long hexadecimal tokens (digests) are skipped.
+# phone, and identifiers are not phone carriers (see _identifier_spans).
 _SEP = "[\\s.\\-()/_\u00b7\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\u3000]{0,3}"
 PHONE_RE = re.compile(
     rf"(?<![0-9])(?:(?:%2[Bb]|\+|00)?86{_SEP})?\(?(1[3-9][0-9]{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}})(?![0-9])"
@@ -55,7 +55,12 @@ EMAIL_RE = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.
 IPV6_RE = re.compile(
     r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{1,4}(?![\w:])|(?<![\w:.])[0-9A-Fa-f:]*::(?![\w:])"
 )
-_HEX_TOKEN_RE = re.compile(r"[0-9A-Fa-f]{16,}")
+# Identifiers whose digit runs are never phones or ID cards: a run of >= 32 hex characters (MD5, SHA-1/256/512,
+# SM3 digests, W3C trace ids, 32-hex request ids; a letter glued on does not change that) and a UUID.
+# 32 because the shortest common digest is 32 hex characters; a shorter hex-looking word ("abc13812345678",
+# "deadbeef13812345678") is how people glue letters to a number and stays a phone carrier, as do tel/wx prefixes.
+_DIGEST_RE = re.compile(r"[0-9A-Fa-f]{32,}")
+_UUID_RE = re.compile(r"(?<![0-9A-Za-z])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Za-z])")
 # A street address: an administrative part (省/市/区/县), a road (路/街/道/巷/弄/村), a number (号), then building,
 # unit and room.
 _ADDR_CHARS = "[\u4e00-\u9fff0-9A-Za-z\\-#－]"
@@ -72,13 +77,18 @@ def _ascii_digits(text: str) -> str:
     return "".join(str(unicodedata.digit(c)) if c.isdecimal() else c for c in text)
 
 
+def _identifier_spans(probe: str) -> list[tuple[int, int]]:
+    """Where digests and UUIDs stand in the (ASCII-digit) text: no phone or ID-card match may overlap them."""
+    return [m.span() for m in _DIGEST_RE.finditer(probe)] + [m.span() for m in _UUID_RE.finditer(probe)]
+
+
 def _sub_detected(text: str, pattern: re.Pattern[str], replace: Any) -> str:
-    """Replace pattern's matches found on the ASCII-digit copy, leaving digits inside hex digests alone."""
+    """Replace pattern's matches found on the ASCII-digit copy, leaving digits inside digests and UUIDs alone."""
     probe = _ascii_digits(text)
-    hexes = [m.span() for m in _HEX_TOKEN_RE.finditer(probe) if not m.group(0).isdigit()]
+    identifiers = _identifier_spans(probe)
     out, last = [], 0
     for m in pattern.finditer(probe):
-        if any(a <= m.start() < b for a, b in hexes):
+        if any(m.start() < b and a < m.end() for a, b in identifiers):
             continue
         out.append(text[last : m.start()])
         out.append(replace(_Span(text[m.start() : m.end()])))

@@ -42,7 +42,7 @@ import duckdb
 from forensics import roles as roles_mod
 from forensics.case import Case
 from forensics.errors import ForensicsError, UsageError
-from forensics.limits import DEFAULT_TIMEOUT, statement_timeout
+from forensics.limits import statement_timeout, timeout_seconds
 from forensics.schema import ACTIONS
 
 DEFAULT_PACK = "order-leak"
@@ -796,10 +796,15 @@ def _bind(check: Check, values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: values[name] for name in check.params}
 
 
+_TIMEOUT_HINT = (
+    "(FORENSICS_TIMEOUT, default 600); nothing was recorded: raise the limit or make the check cheaper"
+)
+
+
 def execute_check(con: duckdb.DuckDBPyConnection, check: Check, values: Mapping[str, Any]) -> CheckRun:
     started = clock_time.perf_counter()
     try:
-        with statement_timeout(con, DEFAULT_TIMEOUT, f"{check.path}: check {check.id}"):  # hostile: bounded
+        with statement_timeout(con, timeout_seconds(), f"{check.path}: check {check.id}", _TIMEOUT_HINT):
             rel = con.execute(check.sql, _bind(check, values))
             columns = [d[0] for d in rel.description or []]
             raw_rows = rel.fetchall()

@@ -575,11 +575,28 @@ def _decode_per_line(raw: pa.LargeBinaryArray, encoding: str) -> tuple[pl.Series
     return pl.Series("text", texts, dtype=pl.String), pl.Series("bad", reasons, dtype=pl.String)
 
 
-def _overlong_block(item: Overlong, line_no: int, offset: int, max_line: int) -> LineBlock:
+def overlong_reason(item: Overlong, offset: int, max_line: int) -> str:
+    """The line in two pieces by offset: the head kept in the quarantine row, the rest left in the input.
+
+    The line is never held whole (it may be GBs), so the case stores its head, its length and its SHA-256; the
+    offsets say where the rest is in the (decompressed) input, whose own SHA-256 is in the manifest and which
+    --preserve copies into the case. Head + rest must hash to the stated digest: nothing is lost, only not copied.
+    """
+    kept = len(item.head)
     reason = (
-        f"line of {item.length} bytes is longer than the maximum {max_line} (--max-line-bytes); its first "
-        f"{len(item.head)} bytes are kept here, the whole line's SHA-256 is {item.sha256}"
+        f"line of {item.length} bytes is longer than the maximum {max_line} (--max-line-bytes): "
+        f"line bytes 0-{kept - 1} (stream offsets {offset}-{offset + kept - 1}) are kept here"
     )
+    if item.length > kept:
+        reason += (
+            f"; line bytes {kept}-{item.length - 1} (stream offsets {offset + kept}-{offset + item.length - 1}) "
+            "are not copied: they stay in the input file (--preserve keeps it in CASE/raw)"
+        )
+    return reason + f"; SHA-256 of the whole line: {item.sha256}"
+
+
+def _overlong_block(item: Overlong, line_no: int, offset: int, max_line: int) -> LineBlock:
+    reason = overlong_reason(item, offset, max_line)
     bad = pl.DataFrame(
         {"line_no": [line_no], "byte_offset": [offset], "raw": [item.head], "reason": [reason]},
         schema=_NO_LINES.schema,
@@ -588,16 +605,22 @@ def _overlong_block(item: Overlong, line_no: int, offset: int, max_line: int) ->
 
 
 def _cap_lines(lb: LineBlock, max_line: int) -> LineBlock:
-    """Lines inside a block that exceed max_line go to quarantine like longer ones: head, length, SHA-256."""
-    if not lb.good.height or int(lb.good.select(pl.col("raw").bin.size().max()).item()) <= max_line:
-        return lb
+    """Lines inside a block that exceed max_line go to quarantine like longer ones: head, length, SHA-256.
+    That holds for lines that are also undecodable: their raw bytes are cut the same way."""
     size = pl.col("raw").bin.size()
+    if not _longest(lb.good) > max_line and not _longest(lb.undecodable) > max_line:
+        return lb
     rows = []
-    for line_no, offset, raw in lb.good.filter(size > max_line).select("line_no", "byte_offset", "raw").iter_rows():
-        item = Overlong(raw[:max_line], len(raw), hashlib.sha256(raw).hexdigest(), terminated=True)
-        rows.append(_overlong_block(item, line_no, offset, max_line).undecodable)
-    bad = pl.concat([lb.undecodable, *rows]).sort("line_no")
+    for frame in (lb.good, lb.undecodable):
+        for line_no, offset, raw in frame.filter(size > max_line).select("line_no", "byte_offset", "raw").iter_rows():
+            item = Overlong(raw[:max_line], len(raw), hashlib.sha256(raw).hexdigest(), terminated=True)
+            rows.append(_overlong_block(item, line_no, offset, max_line).undecodable)
+    bad = pl.concat([lb.undecodable.filter(size <= max_line), *rows]).sort("line_no")
     return LineBlock(good=lb.good.filter(size <= max_line), blank=lb.blank, undecodable=bad)
+
+
+def _longest(frame: pl.DataFrame) -> int:
+    return int(frame.select(pl.col("raw").bin.size().max()).item() or 0) if frame.height else 0
 
 
 def iter_line_blocks(

@@ -71,6 +71,7 @@ def reparse_input(case: Case, item: dict[str, Any]) -> tuple[str, int]:
         tz=item.get("tz"),
         encoding=_known_encoding(encoding),
         year=item.get("year_hint"),
+        max_line_bytes=_line_limit(item),
     )
     raw = case.root / str(item["preserved_copy"])
     with tempfile.TemporaryDirectory(prefix="forensics-reparse-") as scratch:
@@ -80,6 +81,14 @@ def reparse_input(case: Case, item: dict[str, Any]) -> tuple[str, int]:
             raise ForensicsError("the re-parse produced nothing (bug; report it)")
         stored.stager.discard()
         return str(stored.entry["merkle_root"]), int(stored.entry["events"])
+
+
+def _line_limit(item: dict[str, Any]) -> int:
+    """The --max-line-bytes the input was read with (recorded only when not the default)."""
+    from forensics.reader import MAX_LINE_BYTES
+
+    value = item.get("max_line_bytes")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else MAX_LINE_BYTES
 
 
 def _known_encoding(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -143,3 +144,80 @@ def test_a_gzip_of_zeros_without_newline_is_one_quarantined_line(case: Case, tmp
     ingest_paths(case, [path], IngestOptions(format="nginx"))
     rows = _quarantine(case)
     assert len(rows) == 1 and "line of 67108864 bytes" in str(rows[0]["reason"])
+
+
+def _noise(n: int) -> bytes:
+    """n bytes without a newline, different at every offset (so a wrong offset cannot hash right)."""
+    out = bytearray()
+    counter = 0
+    while len(out) < n:
+        out += hashlib.sha256(counter.to_bytes(8, "big")).digest()
+        counter += 1
+    return bytes(out[:n]).replace(b"\n", b"\x00").replace(b"\r", b"\x01")
+
+
+def test_an_overlong_line_names_its_pieces_by_offset_and_they_rebuild_it(case: Case, tmp_path: Path) -> None:
+    import re
+
+    limit = 1 << 20
+    long_line = _noise(2 * limit + 12345)
+    raw = LINE + long_line + b"\n" + LINE
+    path = tmp_path / "a.log"
+    path.write_bytes(raw)
+    ingest_paths(case, [path], IngestOptions(format="nginx", max_line_bytes=limit))
+    con = case.connect()
+    head, reason = con.execute("select raw, reason from quarantine").fetchone()
+    con.close()
+    kept = re.search(r"line bytes 0-(\d+) \(stream offsets (\d+)-(\d+)\) are kept here", reason)
+    rest = re.search(r"line bytes (\d+)-(\d+) \(stream offsets (\d+)-(\d+)\) are not", reason)
+    digest = re.search(r"SHA-256 of the whole line: ([0-9a-f]{64})", reason)
+    assert kept and rest and digest, reason
+    assert int(kept.group(1)) == limit - 1 and int(kept.group(2)) == len(LINE) and head == long_line[:limit]
+    first, last = int(rest.group(3)), int(rest.group(4))
+    assert int(rest.group(1)) == limit and int(rest.group(2)) == len(long_line) - 1
+    # the stated offsets find the missing piece in the input, and head + piece hash to the stated digest
+    assert hashlib.sha256(head + raw[first : last + 1]).hexdigest() == digest.group(1)
+    assert digest.group(1) == hashlib.sha256(long_line).hexdigest()
+
+
+def test_query_table_shows_an_overlong_quarantine_row_readably(case: Case, tmp_path: Path) -> None:
+    long_line = _noise(3 << 20)
+    path = tmp_path / "a.log"
+    path.write_bytes(LINE + long_line + b"\n")
+    ingest_paths(case, [path], IngestOptions(format="nginx"))
+    code, out = _query(case, "select line_no, raw, reason from quarantine")
+    assert code == 0
+    assert hashlib.sha256(long_line).hexdigest() in out  # the reason is printed whole
+    assert max(len(line) for line in out.splitlines()) < 20_000  # the 1 MiB head is not
+    assert "use --json or --csv for the whole value" in out
+
+
+def test_a_line_longer_than_the_default_but_allowed_is_reparsed_with_the_same_limit(
+    case: Case, tmp_path: Path
+) -> None:
+    from forensics.custody import verify_case
+
+    url = b"/x?" + b"a" * (2 << 20)
+    line = b'203.0.113.9 - - [01/Mar/2024:10:00:00 +0800] "GET ' + url + b' HTTP/1.1" 200 5 "-" "ua"\n'
+    path = tmp_path / "a.log"
+    path.write_bytes(LINE + line)
+    report = ingest_paths(case, [path], IngestOptions(format="nginx", max_line_bytes=4 << 20, preserve=True))
+    assert report.files[0].events == 2
+    result = verify_case(case, reparse=True)
+    assert result.ok, result.problems
+
+
+def test_a_file_whose_every_line_is_quarantined_exits_0_with_a_warning_and_1_with_strict(
+    case: Case, tmp_path: Path
+) -> None:
+    path = tmp_path / "garbage.log"
+    path.write_bytes(b"not a log line\nnor this\n")
+    result = CliRunner().invoke(main, ["ingest", str(case.root), str(path), "--format", "nginx"])
+    assert result.exit_code == 0 and "WARNING" in result.stderr and "2 of 2 lines quarantined" in result.stderr
+    other = tmp_path / "long.log"
+    other.write_bytes(b"x" * (2 << 20) + b"\n")
+    result = CliRunner().invoke(main, ["ingest", str(case.root), str(other), "--format", "nginx", "--strict"])
+    assert result.exit_code == 1 and "--strict: 1 line(s) quarantined" in result.stderr
+    help_text = " ".join(CliRunner().invoke(main, ["ingest", "--help"]).output.split())
+    assert "every line quarantined always warns. A warning alone leaves the exit code 0" in help_text
+    assert "with --strict it is 1" in help_text

@@ -286,3 +286,64 @@ def test_a_key_in_the_case_folder_is_moved_out_with_a_note(tmp_path: Path, monke
 def test_case_id_survives_a_copy(tmp_path: Path) -> None:
     custody = [{"seq": 1, "hash": "ab" * 32}]
     assert case_id(custody, tmp_path / "a") == case_id(custody, tmp_path / "b")
+
+
+# ---------------------------------------------------------------- identifiers are not phone carriers (issue 12)
+
+hex_chars = st.text(alphabet="0123456789abcdef", min_size=0, max_size=40)
+ID_CARD = "11010519491231002X"
+
+
+@given(
+    st.binary(max_size=64),
+    st.sampled_from(["sha256", "md5", "sha1", "sha512", "sha3_256"]),
+    st.text(alphabet=" ;=,_-/ghijkxyz中文", max_size=10),
+)
+@settings(max_examples=300, deadline=None)
+def test_random_digests_are_never_changed_wherever_they_stand(data: bytes, algo: str, around: str) -> None:
+    digest = hashlib.new(algo, data).hexdigest()
+    for text in (digest, digest.upper(), f"{around}sha={digest}{around}", f"req_id: {digest}"):
+        m = Masker(KEY)
+        assert m.text("attrs", text) == text
+        assert not [r for r in m.log if r.kind in {"phone", "id_card"}]
+
+
+@given(mobiles, hex_chars, hex_chars)
+@settings(max_examples=300, deadline=None)
+def test_a_phone_shaped_run_inside_a_digest_shaped_token_is_left_alone(phone: str, head: str, tail: str) -> None:
+    # a token of >= 32 hex characters is a digest / trace id: its digit runs are not phones, wherever they fall
+    token = (head + phone + tail + "f" * 32)[: max(32, len(head) + len(phone) + len(tail))]
+    assert len(token) >= 32
+    m = Masker(KEY)
+    assert m.text("attrs", f"trace {token} ok") == f"trace {token} ok"
+
+
+@given(mobiles, st.sampled_from(["a", "ab", "abc", "deadbeef", "cafe", "f" * 10]), st.sampled_from(["", "d", "ee"]))
+@settings(max_examples=200, deadline=None)
+def test_a_phone_in_a_short_hex_looking_word_is_still_masked(phone: str, head: str, tail: str) -> None:
+    out = Masker(KEY).text("attrs", f"id {head}{phone}{tail}")
+    assert phone not in out
+
+
+@given(st.uuids())
+@settings(max_examples=200, deadline=None)
+def test_uuids_are_never_changed(value: object) -> None:
+    text = f"request {value} done"
+    assert Masker(KEY).text("attrs", text) == text
+
+
+def test_a_uuid_whose_groups_look_like_a_phone_is_kept() -> None:
+    for uuid in ("01234567-a138-1234-5678-abcdefabcdef", "13812345-6781-3812-3456-7813812345ab"):
+        assert Masker(KEY).text("attrs", f"req {uuid}") == f"req {uuid}"
+
+
+@pytest.mark.parametrize("form", ["tel13812345678", "13912345678x", "wx13912345678", "abc13812345678def"])
+def test_letters_glued_to_a_phone_do_not_hide_it(form: str) -> None:
+    digits = re.sub(r"\D", "", form)
+    assert digits not in Masker(KEY).text("attrs", f"备注 {form}")
+
+
+def test_an_id_card_inside_a_digest_is_left_but_a_glued_one_is_masked() -> None:
+    digest = "ab" + ID_CARD[:-1] + "3" + "c" * 45  # 66 hex characters holding an ID-card-shaped run
+    assert Masker(KEY).text("attrs", digest) == digest
+    assert ID_CARD not in Masker(KEY).text("attrs", f"id{ID_CARD}")

@@ -12,6 +12,7 @@ from forensics.sample.constants import (
     GAP_END,
     GAP_NODE,
     GAP_START,
+    LG_NODES,
     MB_NODES,
     NGINX_LOG_FORMAT,
     NODE_SYSTEM,
@@ -358,6 +359,9 @@ baseline_days = 2            # the dump holds the two whole days before and afte
 heartbeat_action = "system.heartbeat"
 heartbeat_interval = "1m"
 nodes = {_toml_list(list(NODE_SYSTEM))}  # every node expected to send heartbeats
+
+[completeness.sources.logistics]
+heartbeat_nodes = {_toml_list(list(LG_NODES))}  # its CSV names no host: the print service runs on these
 """
 
 
