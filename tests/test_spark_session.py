@@ -1,0 +1,33 @@
+"""A missing pyspark or Java runtime is one clear error saying what to install (no JVM needed here)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from forensics.engines import spark_session
+from forensics.errors import ForensicsError
+
+
+@pytest.fixture
+def no_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a session another test started must not answer for the missing runtime
+    monkeypatch.setattr(spark_session, "_SESSION", {})
+
+
+def test_missing_pyspark_says_which_extra(monkeypatch: pytest.MonkeyPatch, no_session: None) -> None:
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # import pyspark -> ImportError
+    with pytest.raises(ForensicsError, match=r"pip install 'forensics\[spark\]'"):
+        spark_session.get_spark()
+
+
+def test_missing_java_says_which_package(monkeypatch: pytest.MonkeyPatch, tmp_path, no_session: None) -> None:
+    pytest.importorskip("pyspark")
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))
+    with pytest.raises(ForensicsError, match="apt install default-jre-headless"):
+        spark_session.get_spark()
+    monkeypatch.delenv("JAVA_HOME")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ForensicsError, match="no Java runtime"):
+        spark_session.get_spark()
