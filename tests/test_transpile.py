@@ -33,7 +33,7 @@ def test_parameters_stay_bound_never_formatted() -> None:
 
 def test_untranslatable_function_is_refused_with_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "09_bad.sql"
-    text = "-- id: bad\n-- expect: info\nSELECT\n    ts,\n    list_reduce(fields, (a, b) -> a || b) AS joined\nFROM events\n"
+    text = "-- id: bad\n-- expect: info\nSELECT\n    ts,\n    list_reduce(fields, (a, b) -> a || b) AS j\nFROM events\n"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(TranspileError, match=rf"{path}:5: .*list_reduce.* no Spark SQL equivalent"):
         check_spark_sql(path, text, text)
@@ -44,8 +44,9 @@ def test_packs_test_refuses_a_pack_with_an_untranslatable_check(tmp_path: Path) 
     shutil.copytree(load_pack("order-leak").path, folder)
     trail = folder / "01_order_trail.sql"
     text = trail.read_text(encoding="utf-8")
-    trail.write_text(text.replace("    line_no\nFROM events", "    line_no,\n    list_reduce(fields, (a, b) -> a || b) AS j\nFROM events"))
-    line = trail.read_text(encoding="utf-8").splitlines().index("    list_reduce(fields, (a, b) -> a || b) AS j") + 1
+    added = "    list_reduce(fields, (a, b) -> a || b) AS j"
+    trail.write_text(text.replace("    line_no\nFROM events", f"    line_no,\n{added}\nFROM events"))
+    line = trail.read_text(encoding="utf-8").splitlines().index(added) + 1
     result = CliRunner().invoke(main, ["packs", "test", str(folder), "--no-spark"])
     assert result.exit_code == 1
     assert f"FAIL order-trail spark: {trail}:{line}: list_reduce() has no Spark SQL equivalent" in result.output
