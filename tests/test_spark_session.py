@@ -31,3 +31,16 @@ def test_missing_java_says_which_package(monkeypatch: pytest.MonkeyPatch, tmp_pa
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ForensicsError, match="no Java runtime"):
         spark_session.get_spark()
+
+
+def test_master_and_table_need_the_spark_engine(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from forensics.case import init_case
+    from forensics.cli import main
+
+    case = init_case(tmp_path / "case")
+    result = CliRunner().invoke(main, ["check", str(case.root), "--master", "local[2]"])
+    assert result.exit_code == 2 and "--master and --table need --engine spark" in result.output
+    result = CliRunner().invoke(main, ["check", str(case.root), "--engine", "spark", "--table", "events"])
+    assert result.exit_code == 2 and "--table takes view=DB.TABLE" in result.output

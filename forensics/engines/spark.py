@@ -13,6 +13,7 @@ when the catalog keeps one, row count, digest) for the check's JSON and custody 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from forensics.case import Case
 
 VIEWS = ("events", "quarantine", "inputs", "runs")
+_READS_DATA = re.compile(r"\b(events|quarantine)\b", re.IGNORECASE)
 NUMERIC_INPUT_COLUMNS = {"bytes", "decompressed_bytes", "lines", "records", "events", "quarantined", "blank"}
 RUN_COLUMNS = ("seq", "at", "action", "command", "tool_version", "details", "prev_hash", "hash")
 
@@ -48,6 +50,7 @@ class SparkEngine:
         self._tag = f"forensics-{id(self):x}"
         self._case: Case | None = None
         self._udfs = False
+        self._memo: dict[tuple[str, str], tuple[list[str], list[tuple[Any, ...]]]] = {}
 
     # ------------------------------------------------------------ building
 
@@ -149,6 +152,18 @@ class SparkEngine:
     # ------------------------------------------------------------ the engine interface
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Rows:
+        # inputs/runs are fixed for the engine's life: a statement over them only (the runner asks for the input
+        # paths once per check) is answered from memory instead of another Spark job
+        key = None if _READS_DATA.search(sql) else (sql, repr(sorted((params or {}).items())))
+        if key is not None and key in self._memo:
+            columns, rows = self._memo[key]
+            return Rows(list(columns), list(rows))
+        result = self._run(sql, params)
+        if key is not None:
+            self._memo[key] = (list(result.columns), list(result.rows))
+        return result
+
+    def _run(self, sql: str, params: Mapping[str, Any] | None) -> Rows:
         spark_sql = to_spark(sql)
         if not self._udfs and self._case is not None and "CLIENT_IP(" in spark_sql.upper():
             self._register_udfs(self._case)  # a Python UDF starts Python workers: only for SQL that calls it
