@@ -143,3 +143,18 @@ def test_packs_test_analyses_every_check_on_spark(spark: Any) -> None:
 
     results = spark_check_pack(load_pack("order-leak"), analyse=True)
     assert all(r.ok and r.detail == "translated and analysed by Spark" for r in results), [r.detail for r in results]
+
+
+def test_client_ip_udf_answers_as_on_duckdb(spark: Any, tmp_path: Path) -> None:
+    pack = load_pack("order-leak")
+    folder = pack.fixtures_dir / "clean"
+    case = materialize_case(
+        tmp_path / "case", read_fixture_events(folder / "events.jsonl"), (folder / "case.toml").read_text(), "0" * 64
+    )
+    sql = "SELECT line_no, client_ip(ip, forwarded_for) AS client FROM events ORDER BY src_sha256, line_no LIMIT 50"
+    duck, on_spark = open_engine(case), open_engine(case, "spark")
+    try:
+        assert on_spark.execute(sql).fetchall() == duck.execute(sql).fetchall()
+    finally:
+        duck.close()
+        on_spark.close()

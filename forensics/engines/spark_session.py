@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,6 +89,8 @@ def _stopped(session: Any) -> bool:
 def _build(master: str, warehouse: str | Path | None) -> SparkSession:
     from pyspark.sql import SparkSession
 
+    # Python UDFs (client_ip) run in worker processes: in local mode, this interpreter (which has forensics)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     java_opts = f"-Duser.timezone=UTC -Dlog4j2.configurationFile=file:{LOG_CONFIG}"
     builder = (
         SparkSession.builder.master(master)
@@ -100,6 +103,8 @@ def _build(master: str, warehouse: str | Path | None) -> SparkSession:
         .config("spark.ui.showConsoleProgress", "false")
         # ANSI mode: an overflow or a bad cast is an error, as in DuckDB, not a silent NULL
         .config("spark.sql.ansi.enabled", "true")
+        # json_valid() is translated to try_parse_json(): accept duplicate keys as DuckDB does
+        .config("spark.sql.variant.allowDuplicateKeys", "true")
         .config("spark.sql.parquet.int96RebaseModeInRead", "CORRECTED")
         .config("spark.sql.parquet.datetimeRebaseModeInRead", "CORRECTED")
     )
