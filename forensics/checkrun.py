@@ -43,16 +43,26 @@ def require_verified(case: Case, allow_unverified: bool = False) -> list[str]:
 
 
 def check_case(
-    case: Case, pack: str | None, params: Mapping[str, str] | None = None, *, allow_unverified: bool = False
+    case: Case,
+    pack: str | None,
+    params: Mapping[str, str] | None = None,
+    *,
+    allow_unverified: bool = False,
+    engine: str = "duckdb",
+    master: str | None = None,
+    tables: Mapping[str, str] | None = None,
 ) -> tuple[PackResult, list[str]]:
     """Run a pack under the case lock after a fast verify; append a `check` custody entry.
 
-    Returns the result and the verification problems it ran despite (allow_unverified)."""
+    `engine` is duckdb or spark (`master`: the Spark master URL; `tables`: view=DB.TABLE, a warehouse
+    table read instead of the case's events). Returns the result and the verification problems it ran
+    despite (allow_unverified)."""
+    from forensics.engines.base import open_engine
     from forensics.packs import run_pack
 
     with case_lock(case, "check"):
         unverified = require_verified(case, allow_unverified)
-        result = run_pack(case, pack, params)
+        result = run_pack(case, pack, params, engine=open_engine(case, engine, master, tables))
         append_custody(case, "check", check_details(case, result, unverified))
     return result, unverified
 
@@ -70,6 +80,10 @@ def check_details(case: Case, result: PackResult, unverified: list[str]) -> dict
         "case_toml_sha256": sha256_file(case.toml_path) if case.toml_path.is_file() else None,
         "verdicts": result.verdicts,
     }
+    if result.engine != "duckdb":
+        details["engine"] = result.engine
+    if result.source is not None:  # the events came from a warehouse table, not the sealed files
+        details["source"] = dict(result.source)
     if unverified:
         details["unverified"] = unverified[:20]
     return details

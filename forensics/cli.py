@@ -618,6 +618,22 @@ def _parse_params(params: tuple[str, ...]) -> dict[str, str]:
     metavar="[CHECK]",
     help="Also print the rows of CHECK (default: every check with rows): who, what, when in the case zone, file:line.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="Where the SQL runs: in-process DuckDB, or Apache Spark (pip install 'forensics[spark]' and a Java runtime).",
+)
+@click.option("--master", help="Spark master URL (default local[2]); with --engine spark.")
+@click.option(
+    "--table",
+    "tables",
+    multiple=True,
+    metavar="events=DB.TABLE",
+    help="With --engine spark: read the events from a warehouse table in the canonical schema "
+    "(`forensics schema --dialect spark`) instead of the case's sealed files; the result says so.",
+)
 @_friendly
 def check(
     case: Path,
@@ -627,6 +643,9 @@ def check(
     fail_on_findings: bool,
     allow_unverified: bool,
     rows_of: str | None,
+    engine: str,
+    master: str | None,
+    tables: tuple[str, ...],
 ) -> None:
     """Run a query pack on CASE and print each check's verdict.
 
@@ -641,7 +660,15 @@ def check(
     from forensics.checkrun import check_case
 
     opened = open_case(case)
-    result, unverified = check_case(opened, pack, _parse_params(params), allow_unverified=allow_unverified)
+    result, unverified = check_case(
+        opened,
+        pack,
+        _parse_params(params),
+        allow_unverified=allow_unverified,
+        engine=engine,
+        master=master,
+        tables=_parse_tables(tables),
+    )
     for line in unverified:
         click.echo(f"UNVERIFIED {line}", err=True)
     data = result.to_json()
@@ -650,6 +677,8 @@ def check(
     if as_json:
         _print_json(data)
     else:
+        if result.source is not None:  # said first: the verdicts are about a table, not sealed files
+            click.echo(f"SOURCE: {_source_line(result.source)}")
         if result.warnings:  # one line before the table: every verdict below depends on it
             click.echo(f"WARNING: {'; '.join(result.warnings)}")
         _print_verdicts(data)
@@ -657,6 +686,24 @@ def check(
             _print_check_rows(opened, result, rows_of or None)
     if fail_on_findings and any(c["verdict"] in {"flagged", "inconclusive", "missing"} for c in data["checks"]):
         sys.exit(1)
+
+
+def _parse_tables(tables: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for t in tables:
+        view, sep, name = t.partition("=")
+        if not sep or not view.strip() or not name.strip():
+            raise UsageError(f"--table takes view=DB.TABLE, e.g. events=warehouse.canonical_events (got {t!r})")
+        out[view.strip()] = name.strip()
+    return out
+
+
+def _source_line(source: dict[str, Any]) -> str:
+    version = f", version {source['version']}" if source.get("version") is not None else ""
+    return (
+        f"warehouse table {source['table']}{version}, {source['rows']} rows, "
+        f"digest {source['digest']} ({source['digest_method']}); not the case's sealed files"
+    )
 
 
 VERDICT_STYLE = {
@@ -736,18 +783,41 @@ def packs_show(pack: str) -> None:
 
 @packs.command("test")
 @click.argument("pack", default="order-leak")
+@click.option(
+    "--spark/--no-spark",
+    "analyse",
+    default=None,
+    help="Also analyse each check's Spark SQL on Spark (default: when pyspark and Java are installed).",
+)
 @_friendly
-def packs_test(pack: str) -> None:
-    """Run every check's fixtures; exit 1 on any failure."""
+def packs_test(pack: str, analyse: bool | None) -> None:
+    """Translate every check to Spark SQL, then run every check's fixtures; exit 1 on any failure."""
+    from forensics.engines.packcheck import spark_check_pack
     from forensics.packs import load_pack, test_pack
 
-    results = test_pack(load_pack(pack))
+    loaded = load_pack(pack)
+    spark = spark_check_pack(loaded, analyse)
+    for s in spark:
+        click.echo(f"{'ok  ' if s.ok else 'FAIL'} {s.check_id} spark: {s.detail}")
+    results = test_pack(loaded)
     failed = [r for r in results if not r.ok]
     for r in results:
         click.echo(f"{'ok  ' if r.ok else 'FAIL'} {r.check_id} {r.fixture}: {r.detail}")
-    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed")
-    if failed:
+    bad_spark = [s for s in spark if not s.ok]
+    click.echo(f"{len(results) - len(failed)} passed, {len(failed)} failed; {len(bad_spark)} not translatable to Spark")
+    if failed or bad_spark:
         sys.exit(1)
+
+
+@main.command()
+@click.option("--dialect", type=click.Choice(["spark", "hive"]), default="spark", show_default=True)
+@click.option("--table", "table", default="forensics.events", show_default=True, help="Table name in the DDL.")
+@_friendly
+def schema(dialect: str, table: str) -> None:
+    """Print the canonical event schema as CREATE TABLE DDL (for --engine spark --table events=DB.TABLE)."""
+    from forensics.engines.ddl import schema_ddl
+
+    click.echo(schema_ddl(dialect, table), nl=False)
 
 
 # ---------------------------------------------------------------- exhibit / sample / fuzz / demo

@@ -30,8 +30,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import duckdb
-
+from forensics.engines.base import QUERY_ERRORS, Executes
 from forensics.errors import ForensicsError
 
 EVIDENCE_KINDS: tuple[str, ...] = ("heartbeats", "seq", "volume")
@@ -255,7 +254,7 @@ def _evidence(row: Mapping[str, Any], heartbeat_source: bool, hours: int) -> dic
 
 
 def figures(
-    con: duckdb.DuckDBPyConnection, completeness_sql: str | None, values: Mapping[str, Any]
+    con: Executes, completeness_sql: str | None, values: Mapping[str, Any]
 ) -> dict[str, SourceCompleteness]:
     sql = figures_sql(completeness_sql)
     rows = con.execute(sql, _bind(sql, values))
@@ -444,7 +443,7 @@ def no_continuity_text(facts: Mapping[str, Any]) -> str:
 
 
 def assess(
-    con: duckdb.DuckDBPyConnection,
+    con: Executes,
     expected_sources: Sequence[str],
     skew: Sequence[SkewPair],
     defects: Sequence[Mapping[str, Any]] | None,
@@ -454,7 +453,7 @@ def assess(
     """Per-source completeness: figures and evidence from the data, defects from the completeness check's rows."""
     try:
         stats = figures(con, completeness_sql, values)
-    except duckdb.Error as exc:
+    except QUERY_ERRORS as exc:  # DuckDB's or Spark's (forensics.engines)
         raise ForensicsError(f"completeness statistics failed: {exc}") from exc
     for source in expected_sources:
         stats.setdefault(source, SourceCompleteness(source, None, None, 0, None))

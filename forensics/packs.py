@@ -41,8 +41,9 @@ import duckdb
 
 from forensics import roles as roles_mod
 from forensics.case import Case
+from forensics.engines.base import QUERY_ERRORS, DuckDBEngine, Engine, Executes, as_engine
 from forensics.errors import ForensicsError, UsageError
-from forensics.limits import statement_timeout, timeout_seconds
+from forensics.limits import timeout_seconds
 from forensics.schema import ACTIONS
 
 DEFAULT_PACK = "order-leak"
@@ -756,6 +757,8 @@ class PackResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per runner step (not in the JSON)
     warnings: list[str] = field(default_factory=list)  # e.g. the order id appears in no ingested source
     role_notes: list[str] = field(default_factory=list)  # one line per role a check needs that has no source
+    engine: str = "duckdb"  # where the SQL ran (forensics.engines); named in the JSON when not DuckDB
+    source: dict[str, Any] | None = None  # a warehouse table read instead of the sealed events
 
     def check(self, check_id: str) -> CheckResult:
         for result in self.checks:
@@ -786,6 +789,10 @@ class PackResult:
             out["exposure"] = [e.to_json() for e in self.exposure]
         if self.role_notes:
             out["role_notes"] = list(self.role_notes)
+        if self.engine != "duckdb":
+            out["engine"] = self.engine
+        if self.source is not None:
+            out["source"] = dict(self.source)
         return out
 
 
@@ -801,15 +808,17 @@ _TIMEOUT_HINT = (
 )
 
 
-def execute_check(con: duckdb.DuckDBPyConnection, check: Check, values: Mapping[str, Any]) -> CheckRun:
+def execute_check(con: Engine | duckdb.DuckDBPyConnection, check: Check, values: Mapping[str, Any]) -> CheckRun:
     started = clock_time.perf_counter()
+    engine = as_engine(con)
     try:
-        with statement_timeout(con, timeout_seconds(), f"{check.path}: check {check.id}", _TIMEOUT_HINT):
-            rel = con.execute(check.sql, _bind(check, values))
+        with engine.timeout(timeout_seconds(), f"{check.path}: check {check.id}", _TIMEOUT_HINT):
+            rel = engine.execute(check.sql, _bind(check, values))
             columns = [d[0] for d in rel.description or []]
             raw_rows = rel.fetchall()
-    except duckdb.Error as exc:
-        raise ForensicsError(f"{check.path}: check {check.id} failed in DuckDB: {exc}") from exc
+    except QUERY_ERRORS as exc:
+        where = "DuckDB" if engine.name == "duckdb" else engine.name.capitalize()
+        raise ForensicsError(f"{check.path}: check {check.id} failed in {where}: {exc}") from exc
     if check.rows == "events":
         missing = [c for c in PROVENANCE if c not in columns]
         if missing:
@@ -822,7 +831,7 @@ def execute_check(con: duckdb.DuckDBPyConnection, check: Check, values: Mapping[
         from forensics.duplicates import collapse_copies
         from forensics.verdicts import input_paths
 
-        columns, rows = collapse_copies(columns, rows, input_paths(con))
+        columns, rows = collapse_copies(columns, rows, input_paths(engine))
     return CheckRun(check, columns, rows, clock_time.perf_counter() - started)
 
 
@@ -842,8 +851,16 @@ def _source_file(pack: Pack, check: Check) -> str:
     return f"queries/{pack.path.name}/{check.path.name}"
 
 
-def run_pack(case: Case, pack: str | Pack | None = None, params: Mapping[str, str] | None = None) -> PackResult:
-    """Run every check of a pack on the case and decide each verdict (see forensics.verdicts)."""
+def run_pack(
+    case: Case,
+    pack: str | Pack | None = None,
+    params: Mapping[str, str] | None = None,
+    engine: Engine | None = None,
+) -> PackResult:
+    """Run every check of a pack on the case and decide each verdict (see forensics.verdicts).
+
+    `engine` (forensics.engines.base.open_engine) is where the SQL runs; DuckDB over Case.connect() by
+    default. The runner closes it."""
     from forensics import completeness as completeness_mod
     from forensics import exposure as exposure_mod
     from forensics import verdicts
@@ -853,7 +870,7 @@ def run_pack(case: Case, pack: str | Pack | None = None, params: Mapping[str, st
     values = resolve_params(loaded, config, params or {})
     channels = exposure_mod.channels_from_config(config)  # a bad exposure map fails before any query runs
     timings: dict[str, float] = {}
-    con = case.connect()
+    con = engine if engine is not None else DuckDBEngine(case.connect())
     try:
         bound_roles = roles_mod.bind_roles(loaded.roles, config, case_sources(con))
         loaded = bind_pack(loaded, bound_roles)
@@ -912,15 +929,25 @@ def run_pack(case: Case, pack: str | Pack | None = None, params: Mapping[str, st
         )
     notes = roles_mod.role_notes(bound_roles, {r for c in loaded.checks for r in c.roles})
     return PackResult(
-        loaded, values, window, results, completeness, exposures, timings, presence.warnings(), role_notes=notes
+        loaded,
+        values,
+        window,
+        results,
+        completeness,
+        exposures,
+        timings,
+        presence.warnings(),
+        role_notes=notes,
+        engine=con.name,
+        source=con.source(),
     )
 
 
-def case_sources(con: duckdb.DuckDBPyConnection) -> list[str]:
+def case_sources(con: Executes) -> list[str]:
     """The sources that have events in the case (what a role can be bound to)."""
     try:
         return sorted(str(s) for (s,) in con.execute("SELECT DISTINCT source FROM events").fetchall())
-    except duckdb.Error as exc:
+    except QUERY_ERRORS as exc:
         raise ForensicsError(f"listing the case's sources failed: {exc}") from exc
 
 

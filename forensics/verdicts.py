@@ -21,13 +21,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import duckdb
-
 from forensics import completeness as completeness_mod
 from forensics.completeness import Completeness as Completeness
 from forensics.completeness import SkewPair as SkewPair
 from forensics.completeness import SourceCompleteness as SourceCompleteness
 from forensics.completeness import utc as _utc
+from forensics.engines.base import QUERY_ERRORS, Executes
 from forensics.errors import ForensicsError
 
 if TYPE_CHECKING:
@@ -86,10 +85,10 @@ def _local(moment: datetime, zone: ZoneInfo) -> str:
     return (text[:-3] if text.endswith(":00") else text) + f" {offset[:3]}:{offset[3:]}"
 
 
-def measure_skew(con: duckdb.DuckDBPyConnection, start: datetime, end: datetime, cap: float) -> list[SkewPair]:
+def measure_skew(con: Executes, start: datetime, end: datetime, cap: float) -> list[SkewPair]:
     try:
         rows = con.execute(SKEW_SQL, {"start": start, "end": end, "cap": float(cap)}).fetchall()
-    except duckdb.Error as exc:
+    except QUERY_ERRORS as exc:
         raise ForensicsError(f"measuring clock skew failed: {exc}") from exc
     return [SkewPair(str(a), str(b), round(float(s), 3), int(n)) for a, b, s, n in rows]
 
@@ -117,7 +116,7 @@ GROUP BY ALL
 
 
 def assess_completeness(
-    con: duckdb.DuckDBPyConnection,
+    con: Executes,
     window: Window,
     expected_sources: Sequence[str],
     skew: Sequence[SkewPair],
@@ -135,7 +134,7 @@ def assess_completeness(
 
 
 def count_controls(
-    con: duckdb.DuckDBPyConnection, window: Window, checks: Sequence[Check]
+    con: Executes, window: Window, checks: Sequence[Check]
 ) -> dict[tuple[str, str], int]:
     """How often each depended-on action was recorded in each depended-on source during the window."""
     sources = sorted({s for c in checks for s in c.sources})
@@ -150,7 +149,7 @@ def count_controls(
     }
     try:
         rows = con.execute(CONTROLS_SQL, params).fetchall()
-    except duckdb.Error as exc:
+    except QUERY_ERRORS as exc:
         raise ForensicsError(f"counting positive controls failed: {exc}") from exc
     return {(str(s), str(a)): int(n) for s, a, n in rows}
 
@@ -199,23 +198,23 @@ class Presence:
         }
 
 
-def count_presence(con: duckdb.DuckDBPyConnection, values: Mapping[str, Any]) -> Presence:
+def count_presence(con: Executes, values: Mapping[str, Any]) -> Presence:
     """The order-presence control: does the order id (and merchant id) occur in any ingested event?"""
     order = str(values.get("order_id") or "").strip() or None
     merchant = str(values.get("merchant_id") or "").strip() or None
     try:
         row = con.execute(PRESENCE_SQL, {"order_id": order or "", "merchant_id": merchant or ""}).fetchone()
-    except duckdb.Error as exc:
+    except QUERY_ERRORS as exc:
         raise ForensicsError(f"looking for the order id in the case failed: {exc}") from exc
     orders, merchants = row if row else (0, 0)
     return Presence(order, int(orders or 0), merchant, int(merchants or 0))
 
 
-def input_paths(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def input_paths(con: Executes) -> dict[str, str]:
     """sha256 -> input path, so findings can be cited as file:line."""
     try:
         rows = con.execute("SELECT sha256, path FROM inputs WHERE sha256 IS NOT NULL").fetchall()
-    except duckdb.Error:
+    except QUERY_ERRORS:
         return {}
     return {str(sha): str(path) for sha, path in rows}
 
