@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -39,9 +38,6 @@ from forensics.ingest import (
     paths_request,
     plan_request,
 )
-
-JAVA_HINT = "install a Java runtime (Debian/Ubuntu: apt-get install default-jre-headless) or set JAVA_HOME"
-
 
 # ---------------------------------------------------------------- entry points (cli.py calls these)
 
@@ -235,43 +231,22 @@ def _last_line(exc: BaseException) -> str:
 
 
 def _session(master: str | None) -> Any:
-    """A SparkSession: UTC session time zone, quiet logs, no UI.
+    """The process's SparkSession (forensics.engines.spark_session.get_spark: UTC, quiet, no UI).
 
-    Private until forensics.engines.spark_session.get_spark (branch spark-check) is merged; then this
-    should call it. Without --master: the master spark-submit gave, else local[*]."""
-    try:
+    Without --master: the master spark-submit gave, else local[*]."""
+    from forensics.engines.spark_session import get_spark, pyspark_missing
+
+    missing = pyspark_missing()
+    if missing:
+        raise ForensicsError(missing)
+    if master is None and "PYSPARK_GATEWAY_PORT" in os.environ:  # under spark-submit: its session and master
         from pyspark.sql import SparkSession
-    except ImportError:
-        raise ForensicsError("--engine spark needs pyspark: pip install 'forensics[spark]'") from None
-    if not _java_available():
-        raise ForensicsError(f"--engine spark needs Java 17 or later and none was found: {JAVA_HINT}")
-    if master is None and "PYSPARK_GATEWAY_PORT" not in os.environ:
-        master = "local[*]"
-    if master is not None and master.startswith("local"):
+
+        return SparkSession.builder.getOrCreate()
+    master = master or "local[*]"
+    if master.startswith("local"):
         _same_code_on_local_workers()
-    builder = (
-        SparkSession.builder.appName("forensics ingest")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-    )
-    if master is not None:
-        builder = builder.master(master)
-    try:
-        spark = builder.getOrCreate()
-    except Exception as exc:  # the JVM did not start: wrong JAVA_HOME, bad master URL, ...
-        raise ForensicsError(
-            f"cannot start Spark (master {master or 'from spark-submit'}): {_last_line(exc)}"
-        ) from None
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
-
-
-def _java_available() -> bool:
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").exists():
-        return True
-    return shutil.which("java") is not None
+    return get_spark(master)
 
 
 def _same_code_on_local_workers() -> None:
