@@ -7,11 +7,13 @@ configuration and manifest written here; the end-to-end tests build a small samp
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -110,17 +112,28 @@ def _masker(enabled: bool = True) -> Masker:
 
 
 @pytest.fixture(scope="module")
-def fonts() -> FontChoice:
-    return find_cjk_fonts(None)
+def fonts(exhibit_fonts: FontChoice) -> FontChoice:
+    return exhibit_fonts
 
 
 @pytest.fixture(scope="module")
-def exhibit(tmp_path_factory: pytest.TempPathFactory, fonts: FontChoice) -> ExhibitResult:
-    return render_exhibit(_inputs(), _masker(), tmp_path_factory.mktemp("ex") / "E-3", fonts)
+def exhibit(fixture_exhibit: Callable[[str], ExhibitResult]) -> ExhibitResult:
+    return fixture_exhibit("zh-en")  # shared with test_exhibit_court.py: read only
+
+
+@functools.lru_cache(maxsize=32)
+def _extracted(path: str, sha256: str) -> tuple[str, ...]:
+    return tuple(page.extract_text() or "" for page in PdfReader(path).pages)
+
+
+def pdf_pages(pdf: Path) -> list[str]:
+    """Each page's text as a reader copies it (nothing stripped), extracted once per PDF content: pypdf takes
+    seconds for an exhibit, and most tests read the same shared one."""
+    return list(_extracted(str(pdf), hashlib.sha256(pdf.read_bytes()).hexdigest()))
 
 
 def _pdf_text(pdf: Path) -> list[str]:
-    return [(page.extract_text() or "").replace("\u200b", "") for page in PdfReader(pdf).pages]
+    return [page.replace("\u200b", "") for page in pdf_pages(pdf)]
 
 
 def _flat(text: str) -> str:
@@ -290,8 +303,8 @@ def test_record_is_what_the_json_holds(exhibit: ExhibitResult) -> None:
 @pytest.mark.parametrize(
     ("lang", "present", "absent"), [("en", "Purpose of proof", "证明目的"), ("zh", "证明目的", "Purpose of proof")]
 )
-def test_single_language(tmp_path: Path, fonts: FontChoice, lang: str, present: str, absent: str) -> None:
-    result = render_exhibit(_inputs(lang), _masker(), tmp_path / "x", fonts)
+def test_single_language(fixture_exhibit: Callable[[str], ExhibitResult], lang: str, present: str, absent: str) -> None:
+    result = fixture_exhibit(lang)
     text = _flat("".join(_pdf_text(result.pdf)))
     assert _flat(present) in text and _flat(absent) not in text
 
@@ -361,27 +374,9 @@ def test_verify_refuses_a_folder_without_manifest(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- end to end on a sample case
 
 
-def _sample_case(root: Path) -> Any:
-    sample = pytest.importorskip("forensics.sample")
-    if not hasattr(sample, "generate"):
-        pytest.skip("forensics.sample.generate is not available yet")
-    from forensics.case import init_case
-    from forensics.ingest import IngestOptions, ingest_plan
-
-    logs = root / "logs"
-    sample.generate(logs, "clean", 4000, 7)
-    case = init_case(root / "case")
-    shutil.copyfile(logs / "case.toml", case.toml_path)
-    ingest_plan(case, logs / "plan.toml", IngestOptions())
-    return case
-
-
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, ExhibitResult]:
-    from forensics.exhibit import build_exhibit
-
-    case = _sample_case(tmp_path_factory.mktemp("e2e"))
-    return case, build_exhibit(case, None, unmask=True)
+def built(guilty_exhibit: tuple[Any, ExhibitResult]) -> tuple[Any, ExhibitResult]:
+    return guilty_exhibit  # the session's guilty sample case and its --unmask exhibit: read only, copy to change
 
 
 def test_end_to_end_exhibit_and_verify(built: tuple[Any, ExhibitResult]) -> None:

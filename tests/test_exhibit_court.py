@@ -5,44 +5,34 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pypdf import PdfReader
+from test_exhibit import _inputs, _masker, pdf_pages
 
-from forensics.exhibit.build import ExhibitResult, render_exhibit
+from forensics.exhibit.build import ExhibitResult
 from forensics.exhibit.labels import LABELS
 from forensics.exhibit.model import build_record, build_view
-from forensics.exhibit.pdf import FontChoice, find_cjk_fonts
 from forensics.exhibit.wording import SECTIONS
-from tests.test_exhibit import _inputs, _masker
 
 ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 
 
 @pytest.fixture(scope="module")
-def fonts() -> FontChoice:
-    return find_cjk_fonts(None)
-
-
-def _render(tmp: Path, fonts: FontChoice, lang: str) -> ExhibitResult:
-    return render_exhibit(_inputs(lang), _masker(), tmp / f"E-3-{lang}", fonts)
+def zh_en(fixture_exhibit: Callable[[str], ExhibitResult]) -> ExhibitResult:
+    return fixture_exhibit("zh-en")  # rendered once per session, shared with test_exhibit.py: read only
 
 
 @pytest.fixture(scope="module")
-def zh_en(tmp_path_factory: pytest.TempPathFactory, fonts: FontChoice) -> ExhibitResult:
-    return _render(tmp_path_factory.mktemp("court"), fonts, "zh-en")
-
-
-@pytest.fixture(scope="module")
-def zh(tmp_path_factory: pytest.TempPathFactory, fonts: FontChoice) -> ExhibitResult:
-    return _render(tmp_path_factory.mktemp("court"), fonts, "zh")
+def zh(fixture_exhibit: Callable[[str], ExhibitResult]) -> ExhibitResult:
+    return fixture_exhibit("zh")
 
 
 def _raw_text(pdf: Path) -> str:
     """The text as a reader copies it: nothing stripped."""
-    return "\n".join(page.extract_text() or "" for page in PdfReader(pdf).pages)
+    return "\n".join(pdf_pages(pdf))
 
 
 def _flat(text: str) -> str:
