@@ -78,15 +78,20 @@ def _config() -> dict[str, Any]:
     }
 
 
+# what `ingest --format auto` records for an nginx `main` log (forensics.formats.detect.Detection.to_json)
+DETECTION = {"chosen": "nginx/main", "sample_lines": 40,
+             "scores": {"nginx/main": 40, "apache/main": 40, "nginx/combined": 0, "nginx/common": 12.5, "jsonl": 0.0}}
+
+
 def _manifest() -> dict[str, Any]:
     return {
         "inputs": [
             {"path": "merchant_backend/mb.jsonl.gz", "source": "merchant_backend", "format": "jsonl", "bytes": 1234,
              "sha256": INPUT_SHA[0], "sm3": "ab" * 32, "lines": 100, "events": 98, "quarantined": 2, "blank": 0,
              "tz": "Asia/Shanghai"},
-            {"path": "logistics/print.csv", "source": "logistics", "format": "csv", "bytes": 555,
+            {"path": "logistics/print_access.log", "source": "logistics", "format": "nginx", "bytes": 555,
              "sha256": INPUT_SHA[1], "sm3": "cd" * 32, "lines": 40, "events": 39, "quarantined": 0, "blank": 0,
-             "tz": None},
+             "tz": None, "log_format": "main", "format_detection": DETECTION},
         ]
     }  # fmt: skip
 
@@ -364,6 +369,53 @@ def test_verify_names_a_changed_byte(tmp_path: Path, exhibit: ExhibitResult) -> 
     assert ("file", "exhibit.json") in named
     assert ("digest", "exhibit.json") in named
     assert ("unexpected", "extra.txt") in named
+
+
+def _as_format(folder: Path, made: int | None) -> None:
+    """Turn a copy into what another version wrote: exhibit.json and manifest.json carry format `made` (None: no
+    marker, as before format 2), with the stamp and every file hash consistent, as that version made them."""
+    from forensics.exhibit.build import folder_files
+    from forensics.exhibit.model import EXHIBIT_FORMAT
+
+    record = json.loads((folder / "exhibit.json").read_text(encoding="utf-8"))
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert record["exhibit_format"] == manifest["exhibit_format"] == EXHIBIT_FORMAT
+    for data in (record, manifest):
+        data.pop("exhibit_format")
+        if made is not None:
+            data["exhibit_format"] = made
+    record["format"] = f"forensics-exhibit/{made or 1}"
+    (folder / "exhibit.json").write_bytes(dump_json(record))
+    manifest["exhibit_digest"] = exhibit_stamp(folder)
+    manifest["files"] = [
+        {"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size,
+         "sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "sm3": hashlib.new("sm3", p.read_bytes()).hexdigest()}
+        for p in folder_files(folder)
+    ]  # fmt: skip
+    (folder / "manifest.json").write_bytes(dump_json(manifest))
+
+
+@pytest.mark.parametrize("made", [None, 1])
+def test_an_exhibit_of_an_older_format_is_named_as_such(tmp_path: Path, exhibit: ExhibitResult, made: Any) -> None:
+    folder = tmp_path / "E-3"
+    shutil.copytree(exhibit.out_dir, folder)
+    _as_format(folder, made)
+    report = verify_exhibit(folder)
+    assert [(p.kind, p.path) for p in report.problems] == [("format", "manifest.json")]  # no stamp or render noise
+    assert "made by an older forensics (format 1;" in report.problems[0].detail
+    assert "re-build it with `forensics exhibit CASE --replace`" in report.problems[0].detail
+
+
+def test_an_exhibit_of_a_newer_format_says_which_version_verifies_it(tmp_path: Path, exhibit: ExhibitResult) -> None:
+    from forensics.exhibit.model import EXHIBIT_FORMAT
+
+    folder = tmp_path / "E-3"
+    shutil.copytree(exhibit.out_dir, folder)
+    _as_format(folder, EXHIBIT_FORMAT + 1)
+    [problem] = verify_exhibit(folder).problems
+    assert problem.kind == "format" and f"made by a newer forensics (format {EXHIBIT_FORMAT + 1};" in problem.detail
+    (folder / "exhibit.json").write_text("{}", encoding="utf-8")  # a changed file is still named beside it
+    assert {p.kind for p in verify_exhibit(folder).problems} == {"format", "file"}
 
 
 def test_verify_refuses_a_folder_without_manifest(tmp_path: Path) -> None:

@@ -20,11 +20,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from forensics.display import display_text
 from forensics.exhibit import wording
+from forensics.exhibit.basis import address_record, address_words, detection_words, read_as, reading_record
 from forensics.exhibit.labels import column_label
 from forensics.exhibit.record_parts import exposure_counted, facts_record
 from forensics.masking import Masker, Style
 
-RECORD_FORMAT = "forensics-exhibit/1"
+# The exhibit format: bump it whenever this version would render an earlier exhibit's record differently (record
+# fields, wording, layout, charts). verify refuses another format with "re-build it" instead of a list of
+# mismatches; exhibits made before the marker existed are format 1 (exhibit.json "format": "forensics-exhibit/1").
+EXHIBIT_FORMAT = 2
+RECORD_FORMAT = f"forensics-exhibit/{EXHIBIT_FORMAT}"
 MAX_ROWS_SHOWN = 200  # per check in the documents; exhibit.json always holds every row
 LANGS = ("zh", "en", "zh-en")
 
@@ -77,6 +82,7 @@ def build_record(src: RecordInputs, masker: Masker) -> dict[str, Any]:
         scrubbed["cover"] = _public_caption(scrubbed["cover"], _cover(config, src))
     return {
         "format": RECORD_FORMAT,
+        "exhibit_format": EXHIBIT_FORMAT,
         "number": src.number,
         "lang": src.lang,
         "sealed": not masker.enabled,
@@ -84,6 +90,7 @@ def build_record(src: RecordInputs, masker: Masker) -> dict[str, Any]:
         **scrubbed,
         "pack": {"name": pack.get("pack"), "version": pack.get("version"), "params": dict(pack.get("params", {}))},
         "checks": checks,
+        "address_basis": address_record(config),  # the case's own proxies, not log content: not masked
         "charts": dict(src.charts),
         "case_ref": dict(src.case_ref),
         "digests": {
@@ -179,7 +186,7 @@ def _extraction(src: RecordInputs) -> dict[str, Any]:
         "tz",
         "retracted",
     )
-    inputs = [{k: item.get(k) for k in keys} for item in src.manifest.get("inputs", [])]
+    inputs = [{**{k: item.get(k) for k in keys}, **reading_record(item)} for item in src.manifest.get("inputs", [])]
     for n, item in enumerate(inputs, 1):
         item["ref"] = f"I{n}"
         item["structural"] = item.get("structural") or 0  # a CSV header, W3C directives: lines that are no event
@@ -571,7 +578,8 @@ def _extraction_view(extraction: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]
     items = extraction.get("inputs", [])
     root = _common_folder([str(i.get("path") or "") for i in items])
     inputs = [
-        dict(i, bytes_fmt=f"{int(i.get('bytes') or 0):,}", short=relative_path(i.get("path"), root)) for i in items
+        dict(i, bytes_fmt=f"{int(i.get('bytes') or 0):,}", short=relative_path(i.get("path"), root), read_as=read_as(i))
+        for i in items
     ]
     totals = {k: f"{int(v):,}" for k, v in extraction.get("totals", {}).items()}
     return dict(extraction, runs=runs, inputs=inputs, root=_root_name(root), totals=totals)
@@ -618,7 +626,8 @@ def _time_basis_view(record: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         for s in basis.get("skew", [])
     ]
     zones = _zones_by_source(basis.get("zones", []))
-    return {"max_clock_skew": basis.get("max_clock_skew", ""), "skew": skew, "zones": zones}
+    addresses = address_words(record.get("address_basis") or {})
+    return {"max_clock_skew": basis.get("max_clock_skew", ""), "skew": skew, "zones": zones, "addresses": addresses}
 
 
 def _zones_by_source(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -811,6 +820,8 @@ def _appendix(record: dict[str, Any]) -> dict[str, Any]:
             "path": relative_path(i.get("path"), root),
             "sha256": i.get("sha256"),
             "sm3": i.get("sm3"),
+            "read_as": read_as(i),
+            "detection": detection_words(i.get("format_detection")),
         }
         for i in items
     ]
