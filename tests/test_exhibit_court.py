@@ -331,3 +331,34 @@ def test_each_input_says_how_it_was_read_and_why(zh_en: ExhibitResult) -> None:
     assert annex.count("读取格式Readas") == 2 and annex.count("--formatauto") == 2  # the jsonl input: no detection
     html = zh_en.html.read_text(encoding="utf-8")
     assert "--format auto chose nginx/main: it reads 40 of the first 40 lines" in html
+
+
+def _lowest_body_text(page: Any) -> float:
+    """The height (PDF points from the bottom) of a page's lowest line of body text, running header and footer
+    (the top and bottom 70 points) left out."""
+    heights: list[float] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], font: Any, size: Any) -> None:
+        y = cm[5] + tm[5]
+        if text.strip() and 70 < y < float(page.mediabox.height) - 70:
+            heights.append(y)
+
+    page.extract_text(visitor_text=visit)
+    return min(heights, default=float(page.mediabox.height))
+
+
+def test_a_short_section_leaves_no_mostly_blank_page(zh_en: ExhibitResult) -> None:
+    """Only the purposes of proof, the checks and the annex start on a new page; a page whose text ends in its top
+    half must be followed by one of those."""
+    from pypdf import PdfReader
+
+    pages = PdfReader(zh_en.pdf).pages
+    texts = [_flat(t) for t in pdf_pages(zh_en.pdf)]
+    new_page = [
+        f"{SECTIONS.index(k) + 1}{_flat(LABELS[k]['zh'])}{_flat(LABELS[k]['en'])}"
+        for k in ("s_purpose", "s_checks", "s_appendix")
+    ]
+    for n in range(1, len(pages) - 1):  # the cover and the last page may be short
+        if _lowest_body_text(pages[n]) > float(pages[n].mediabox.height) / 2:
+            following = texts[n + 1][:200]
+            assert any(h in following for h in new_page), f"page {n + 1} is mostly blank: {texts[n][-80:]}"
