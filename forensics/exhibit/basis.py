@@ -3,11 +3,14 @@
 Both come from the case, never from a sentence typed into a template: the address rule and the trusted proxies
 from case.toml ``[addresses] trusted_proxies`` (forensics.addresses), the format of each input and, for
 ``--format auto``, the detection's choice and scores from the manifest entry (``format``, ``log_format``,
-``format_detection``). exhibit.json holds the data; the zh/en sentences are rendered from it.
+``format_detection``). exhibit.json holds the data; the zh/en sentences are rendered from it. Inputs are named
+by their path below the dump root (the inputs' common folder), never by the examiner's absolute path; the annex
+lists each with its hashes and how it was read.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from forensics.addresses import basis_note, trusted_proxies
@@ -96,3 +99,51 @@ def detection_words(detection: dict[str, Any] | None) -> dict[str, str] | None:
         ),
         "en": f"--format auto chose {chosen}: it reads {read} of the first {lines} lines (others: {others_en}).",
     }
+
+
+# ---------------------------------------------------------------- inputs named below the dump root
+
+
+def common_folder(paths: list[str]) -> str:
+    folders = [p.rsplit("/", 1)[0] for p in paths if "/" in p]
+    if len(folders) != len(paths) or not folders:
+        return ""
+    try:
+        common = os.path.commonpath(folders)
+    except ValueError:  # mixed absolute and relative paths
+        return ""
+    return common.rstrip("/") + "/" if common not in ("", "/") else ""
+
+
+def relative_path(path: Any, root: str) -> str:
+    """An input's path below the dump root (the inputs' common folder); never the examiner's absolute path."""
+    text = str(path or "")
+    if root and text.startswith(root):
+        return text[len(root) :]
+    return text.rsplit("/", 1)[-1] if text.startswith("/") else text
+
+
+def root_name(root: str) -> str:
+    name = root.rstrip("/").rsplit("/", 1)[-1]
+    return name + "/" if name else ""
+
+
+def appendix(record: dict[str, Any]) -> dict[str, Any]:
+    items = record.get("extraction", {}).get("inputs", [])
+    root = common_folder([str(i.get("path") or "") for i in items])
+    inputs = [
+        {
+            "ref": i.get("ref"),
+            "path": relative_path(i.get("path"), root),
+            "sha256": i.get("sha256"),
+            "sm3": i.get("sm3"),
+            "read_as": read_as(i),
+            "detection": detection_words(i.get("format_detection")),
+        }
+        for i in items
+    ]
+    checks = [
+        {"id": c.get("id"), "sql_sha256": c.get("sql_sha256"), "result_sha256": c.get("result_sha256")}
+        for c in record.get("checks", [])
+    ]
+    return {"inputs": inputs, "checks": checks}

@@ -11,7 +11,6 @@ Everything in the view that came from a log is plain data: typst reads it with `
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +19,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from forensics.display import display_text
 from forensics.exhibit import wording
-from forensics.exhibit.basis import address_record, address_words, detection_words, read_as, reading_record
+from forensics.exhibit.basis import (
+    address_record,
+    address_words,
+    appendix,
+    common_folder,
+    read_as,
+    reading_record,
+    relative_path,
+    root_name,
+)
 from forensics.exhibit.labels import column_label
 from forensics.exhibit.record_parts import exposure_counted, facts_record
 from forensics.masking import Masker, Style
@@ -400,7 +408,7 @@ def build_view(record: dict[str, Any], stamp: str) -> dict[str, Any]:
         "attestation": record.get("attestation", {}),
         "redactions": record.get("redactions", {}).get("summary", []),
         "masked": bool(record.get("redactions", {}).get("masked", True)),
-        "appendix": _appendix(record),
+        "appendix": appendix(record),
         "case_ref": record.get("case_ref", {}),
     }
 
@@ -561,41 +569,17 @@ def _exposure_claim(record: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _common_folder(paths: list[str]) -> str:
-    folders = [p.rsplit("/", 1)[0] for p in paths if "/" in p]
-    if len(folders) != len(paths) or not folders:
-        return ""
-    try:
-        common = os.path.commonpath(folders)
-    except ValueError:  # mixed absolute and relative paths
-        return ""
-    return common.rstrip("/") + "/" if common not in ("", "/") else ""
-
-
 def _extraction_view(extraction: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     """Display form: local times, thousands separators, input paths relative to their common folder."""
     runs = [dict(r, at=local_time(r.get("at"), tz), words=_custody_words(r)) for r in extraction.get("runs", [])]
     items = extraction.get("inputs", [])
-    root = _common_folder([str(i.get("path") or "") for i in items])
+    root = common_folder([str(i.get("path") or "") for i in items])
     inputs = [
         dict(i, bytes_fmt=f"{int(i.get('bytes') or 0):,}", short=relative_path(i.get("path"), root), read_as=read_as(i))
         for i in items
     ]
     totals = {k: f"{int(v):,}" for k, v in extraction.get("totals", {}).items()}
-    return dict(extraction, runs=runs, inputs=inputs, root=_root_name(root), totals=totals)
-
-
-def relative_path(path: Any, root: str) -> str:
-    """An input's path below the dump root (the inputs' common folder); never the examiner's absolute path."""
-    text = str(path or "")
-    if root and text.startswith(root):
-        return text[len(root) :]
-    return text.rsplit("/", 1)[-1] if text.startswith("/") else text
-
-
-def _root_name(root: str) -> str:
-    name = root.rstrip("/").rsplit("/", 1)[-1]
-    return name + "/" if name else ""
+    return dict(extraction, runs=runs, inputs=inputs, root=root_name(root), totals=totals)
 
 
 _CUSTODY_WORDS: dict[str, dict[str, str]] = {
@@ -809,24 +793,3 @@ def _limitations(record: dict[str, Any], refs: dict[Any, Any]) -> list[dict[str,
                 )
             )
     return out
-
-
-def _appendix(record: dict[str, Any]) -> dict[str, Any]:
-    items = record.get("extraction", {}).get("inputs", [])
-    root = _common_folder([str(i.get("path") or "") for i in items])
-    inputs = [
-        {
-            "ref": i.get("ref"),
-            "path": relative_path(i.get("path"), root),
-            "sha256": i.get("sha256"),
-            "sm3": i.get("sm3"),
-            "read_as": read_as(i),
-            "detection": detection_words(i.get("format_detection")),
-        }
-        for i in items
-    ]
-    checks = [
-        {"id": c.get("id"), "sql_sha256": c.get("sql_sha256"), "result_sha256": c.get("result_sha256")}
-        for c in record.get("checks", [])
-    ]
-    return {"inputs": inputs, "checks": checks}
