@@ -5,7 +5,8 @@ they did not know the order-only fields (creation time, amount, order number) th
 channel shows. So for each channel of the case's exposure map ([exposure.<channel>] in case.toml)
 we report which known fields it exposes, whether the known set is contained in it, which of its
 fields the fraudster demonstrably did not know, and how many events of that channel the logs
-record for the order (from the pack's field-exposure check).
+record for the order: the distinct raw-log lines with the channel's actions that any check about the
+order found (``observed_counts``; the exhibit counts with the same function).
 
 A known field that anyone can derive from a field the channel does expose (the Alipay account
 found by searching the phone number) can be declared in [fraudster.derivable]:
@@ -15,7 +16,7 @@ found by searching the phone number) can be declared in [fraudster.derivable]:
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -140,21 +141,55 @@ def attribute(
     return out
 
 
-def observed_counts(channels: Sequence[Channel], run: CheckRun) -> dict[str, int]:
-    """Events per channel: a row counts for every channel whose actions include the row's action."""
-    counts = {c.name: 0 for c in channels}
-    for record in run.records():
-        for channel in channels:
-            if record.get("action") in channel.actions:
-                counts[channel.name] += 1
+@dataclass(frozen=True)
+class CheckRows:
+    """One check's result as the exposure count reads it: whether it is about the order (binds $order_id)."""
+
+    about_order: bool
+    columns: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+
+
+def order_lines(checks: Iterable[CheckRows]) -> dict[str, set[tuple[Any, Any]]]:
+    """Raw-log lines (input sha256, line) per action among the rows of the checks about the order, failed attempts
+    excluded (a failed attempt disclosed nothing): the events the checks report are the events a channel counts."""
+    found: dict[str, set[tuple[Any, Any]]] = {}
+    for check in checks:
+        columns = [str(c) for c in check.columns]
+        if not check.about_order or not {"action", "src_sha256", "line_no"} <= set(columns):
+            continue
+        ia, isha, iline = columns.index("action"), columns.index("src_sha256"), columns.index("line_no")
+        io = columns.index("outcome") if "outcome" in columns else None
+        for row in check.rows:
+            if io is None or row[io] != "failure":
+                found.setdefault(str(row[ia]), set()).add((row[isha], row[iline]))
+    return found
+
+
+def observed_counts(actions: Mapping[str, Sequence[str]], checks: Iterable[CheckRows]) -> dict[str, int]:
+    """Events per channel (channel -> its actions): distinct raw-log lines with one of the channel's actions found
+    by any check about the order. `check --json` (the field-exposure reason, the pack's exposure list) and the
+    exhibit's exposure table both count with this function, so no document says 2 exports where another says 0."""
+    found = order_lines(checks)
+    counts: dict[str, int] = {}
+    for channel, names in actions.items():
+        lines: set[tuple[Any, Any]] = set()
+        for action in names:
+            lines |= found.get(str(action), set())
+        counts[channel] = len(lines)
     return counts
 
 
+def check_rows(runs: Iterable[CheckRun]) -> list[CheckRows]:
+    return [CheckRows("order_id" in run.check.params, run.columns, run.rows) for run in runs]
+
+
 def attribute_from_config(
-    config: Mapping[str, Any], channels: Sequence[Channel], run: CheckRun
+    config: Mapping[str, Any], channels: Sequence[Channel], runs: Iterable[CheckRun]
 ) -> list[ChannelExposure]:
     knew, did_not_know, derivable = _fraudster(config)
-    return attribute(channels, knew, did_not_know, derivable, observed_counts(channels, run))
+    observed = observed_counts({c.name: c.actions for c in channels}, check_rows(runs))
+    return attribute(channels, knew, did_not_know, derivable, observed)
 
 
 def summarize(exposures: Sequence[ChannelExposure]) -> str:

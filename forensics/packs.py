@@ -784,6 +784,8 @@ class PackResult:
             out["window"] = self.window.to_json()
         out["warnings"] = list(self.warnings)
         out["checks"] = [c.to_json(full) for c in self.checks]
+        # events per disclosure channel, counted as the exhibit's exposure table counts them (observed_counts)
+        out["exposure_events"] = {e.channel: e.events for e in self.exposure}
         if full:
             out["completeness"] = self.completeness.to_json()
             out["exposure"] = [e.to_json() for e in self.exposure]
@@ -910,7 +912,7 @@ def run_pack(
     exposures: list[exposure_mod.ChannelExposure] = []
     for run in runs:
         if run.check.id == "field-exposure":
-            exposures = exposure_mod.attribute_from_config(config, channels, run)
+            exposures = exposure_mod.attribute_from_config(config, channels, runs)  # every check's rows count
         decision = verdicts.decide(
             run,
             completeness,

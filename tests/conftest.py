@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import polars as pl
 import pytest
@@ -15,6 +15,10 @@ from forensics.case import Case, init_case
 from forensics.formats import REGISTRY
 from forensics.formats.base import FormatOptions, ParseResult, quarantine_rows
 from forensics.timeparse import normalize, refuse_zoneless
+
+if TYPE_CHECKING:
+    from forensics.exhibit.build import ExhibitResult
+    from forensics.exhibit.pdf import FontChoice
 
 # The test suite is deterministic: the same examples on every run, so CI cannot fail by chance.
 # FORENSICS_HYPOTHESIS=explore switches to fresh random examples (what `forensics fuzz` does too).
@@ -93,3 +97,54 @@ def _pseudonym_keys_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         os.environ.pop("FORENSICS_KEY_DIR", None)
     else:
         os.environ["FORENSICS_KEY_DIR"] = before
+
+
+# ---------------------------------------------------------------- exhibits built once per test session
+# Rendering an exhibit takes seconds and building a sample case tens of seconds: tests that only read one share
+# it; a test that changes anything works on a copy (shutil.copytree into its own tmp_path).
+
+
+@pytest.fixture(scope="session")
+def exhibit_fonts() -> FontChoice:
+    from forensics.exhibit.pdf import find_cjk_fonts
+
+    return find_cjk_fonts(None)
+
+
+@pytest.fixture(scope="session")
+def fixture_exhibit(
+    tmp_path_factory: pytest.TempPathFactory, exhibit_fonts: FontChoice
+) -> Callable[[str], ExhibitResult]:
+    """The fixture exhibit of test_exhibit.py (_inputs(lang), masked) rendered once per language: read only."""
+    from forensics.exhibit.build import render_exhibit
+
+    rendered: dict[str, ExhibitResult] = {}
+
+    def render(lang: str = "zh-en") -> ExhibitResult:
+        if lang not in rendered:
+            from test_exhibit import _inputs, _masker
+
+            out = tmp_path_factory.mktemp(f"fixture-exhibit-{lang}") / "E-3"
+            rendered[lang] = render_exhibit(_inputs(lang), _masker(), out, exhibit_fonts)
+        return rendered[lang]
+
+    return render
+
+
+@pytest.fixture(scope="session")
+def guilty_exhibit(tmp_path_factory: pytest.TempPathFactory) -> tuple[Case, ExhibitResult]:
+    """A guilty sample case (4,000 events, seed 7) and its exhibit built with --unmask: read only; copy to change."""
+    import shutil
+
+    from forensics.exhibit import build_exhibit
+    from forensics.ingest import IngestOptions, ingest_plan
+    from forensics.sample import generate
+
+    root = tmp_path_factory.mktemp("guilty")
+    logs = root / "logs"
+    generate(logs, "guilty", 4000, 7)
+    case = init_case(root / "case")
+    shutil.copyfile(logs / "case.toml", case.toml_path)
+    ingest_plan(case, logs / "plan.toml", IngestOptions())
+    return case, build_exhibit(case, None, unmask=True)
+

@@ -7,11 +7,13 @@ configuration and manifest written here; the end-to-end tests build a small samp
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import re
 import shutil
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,15 +78,20 @@ def _config() -> dict[str, Any]:
     }
 
 
+# what `ingest --format auto` records for an nginx `main` log (forensics.formats.detect.Detection.to_json)
+DETECTION = {"chosen": "nginx/main", "sample_lines": 40,
+             "scores": {"nginx/main": 40, "apache/main": 40, "nginx/combined": 0, "nginx/common": 12.5, "jsonl": 0.0}}
+
+
 def _manifest() -> dict[str, Any]:
     return {
         "inputs": [
             {"path": "merchant_backend/mb.jsonl.gz", "source": "merchant_backend", "format": "jsonl", "bytes": 1234,
              "sha256": INPUT_SHA[0], "sm3": "ab" * 32, "lines": 100, "events": 98, "quarantined": 2, "blank": 0,
              "tz": "Asia/Shanghai"},
-            {"path": "logistics/print.csv", "source": "logistics", "format": "csv", "bytes": 555,
+            {"path": "logistics/print_access.log", "source": "logistics", "format": "nginx", "bytes": 555,
              "sha256": INPUT_SHA[1], "sm3": "cd" * 32, "lines": 40, "events": 39, "quarantined": 0, "blank": 0,
-             "tz": None},
+             "tz": None, "log_format": "main", "format_detection": DETECTION},
         ]
     }  # fmt: skip
 
@@ -110,17 +117,28 @@ def _masker(enabled: bool = True) -> Masker:
 
 
 @pytest.fixture(scope="module")
-def fonts() -> FontChoice:
-    return find_cjk_fonts(None)
+def fonts(exhibit_fonts: FontChoice) -> FontChoice:
+    return exhibit_fonts
 
 
 @pytest.fixture(scope="module")
-def exhibit(tmp_path_factory: pytest.TempPathFactory, fonts: FontChoice) -> ExhibitResult:
-    return render_exhibit(_inputs(), _masker(), tmp_path_factory.mktemp("ex") / "E-3", fonts)
+def exhibit(fixture_exhibit: Callable[[str], ExhibitResult]) -> ExhibitResult:
+    return fixture_exhibit("zh-en")  # shared with test_exhibit_court.py: read only
+
+
+@functools.lru_cache(maxsize=32)
+def _extracted(path: str, sha256: str) -> tuple[str, ...]:
+    return tuple(page.extract_text() or "" for page in PdfReader(path).pages)
+
+
+def pdf_pages(pdf: Path) -> list[str]:
+    """Each page's text as a reader copies it (nothing stripped), extracted once per PDF content: pypdf takes
+    seconds for an exhibit, and most tests read the same shared one."""
+    return list(_extracted(str(pdf), hashlib.sha256(pdf.read_bytes()).hexdigest()))
 
 
 def _pdf_text(pdf: Path) -> list[str]:
-    return [(page.extract_text() or "").replace("\u200b", "") for page in PdfReader(pdf).pages]
+    return [page.replace("\u200b", "") for page in pdf_pages(pdf)]
 
 
 def _flat(text: str) -> str:
@@ -290,8 +308,8 @@ def test_record_is_what_the_json_holds(exhibit: ExhibitResult) -> None:
 @pytest.mark.parametrize(
     ("lang", "present", "absent"), [("en", "Purpose of proof", "证明目的"), ("zh", "证明目的", "Purpose of proof")]
 )
-def test_single_language(tmp_path: Path, fonts: FontChoice, lang: str, present: str, absent: str) -> None:
-    result = render_exhibit(_inputs(lang), _masker(), tmp_path / "x", fonts)
+def test_single_language(fixture_exhibit: Callable[[str], ExhibitResult], lang: str, present: str, absent: str) -> None:
+    result = fixture_exhibit(lang)
     text = _flat("".join(_pdf_text(result.pdf)))
     assert _flat(present) in text and _flat(absent) not in text
 
@@ -353,6 +371,53 @@ def test_verify_names_a_changed_byte(tmp_path: Path, exhibit: ExhibitResult) -> 
     assert ("unexpected", "extra.txt") in named
 
 
+def _as_format(folder: Path, made: int | None) -> None:
+    """Turn a copy into what another version wrote: exhibit.json and manifest.json carry format `made` (None: no
+    marker, as before format 2), with the stamp and every file hash consistent, as that version made them."""
+    from forensics.exhibit.build import folder_files
+    from forensics.exhibit.model import EXHIBIT_FORMAT
+
+    record = json.loads((folder / "exhibit.json").read_text(encoding="utf-8"))
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert record["exhibit_format"] == manifest["exhibit_format"] == EXHIBIT_FORMAT
+    for data in (record, manifest):
+        data.pop("exhibit_format")
+        if made is not None:
+            data["exhibit_format"] = made
+    record["format"] = f"forensics-exhibit/{made or 1}"
+    (folder / "exhibit.json").write_bytes(dump_json(record))
+    manifest["exhibit_digest"] = exhibit_stamp(folder)
+    manifest["files"] = [
+        {"path": p.relative_to(folder).as_posix(), "bytes": p.stat().st_size,
+         "sha256": hashlib.sha256(p.read_bytes()).hexdigest(), "sm3": hashlib.new("sm3", p.read_bytes()).hexdigest()}
+        for p in folder_files(folder)
+    ]  # fmt: skip
+    (folder / "manifest.json").write_bytes(dump_json(manifest))
+
+
+@pytest.mark.parametrize("made", [None, 1])
+def test_an_exhibit_of_an_older_format_is_named_as_such(tmp_path: Path, exhibit: ExhibitResult, made: Any) -> None:
+    folder = tmp_path / "E-3"
+    shutil.copytree(exhibit.out_dir, folder)
+    _as_format(folder, made)
+    report = verify_exhibit(folder)
+    assert [(p.kind, p.path) for p in report.problems] == [("format", "manifest.json")]  # no stamp or render noise
+    assert "made by an older forensics (format 1;" in report.problems[0].detail
+    assert "re-build it with `forensics exhibit CASE --replace`" in report.problems[0].detail
+
+
+def test_an_exhibit_of_a_newer_format_says_which_version_verifies_it(tmp_path: Path, exhibit: ExhibitResult) -> None:
+    from forensics.exhibit.model import EXHIBIT_FORMAT
+
+    folder = tmp_path / "E-3"
+    shutil.copytree(exhibit.out_dir, folder)
+    _as_format(folder, EXHIBIT_FORMAT + 1)
+    [problem] = verify_exhibit(folder).problems
+    assert problem.kind == "format" and f"made by a newer forensics (format {EXHIBIT_FORMAT + 1};" in problem.detail
+    (folder / "exhibit.json").write_text("{}", encoding="utf-8")  # a changed file is still named beside it
+    assert {p.kind for p in verify_exhibit(folder).problems} == {"format", "file"}
+
+
 def test_verify_refuses_a_folder_without_manifest(tmp_path: Path) -> None:
     report = verify_exhibit(tmp_path)
     assert not report.ok and report.problems[0].kind == "manifest"
@@ -361,27 +426,9 @@ def test_verify_refuses_a_folder_without_manifest(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- end to end on a sample case
 
 
-def _sample_case(root: Path) -> Any:
-    sample = pytest.importorskip("forensics.sample")
-    if not hasattr(sample, "generate"):
-        pytest.skip("forensics.sample.generate is not available yet")
-    from forensics.case import init_case
-    from forensics.ingest import IngestOptions, ingest_plan
-
-    logs = root / "logs"
-    sample.generate(logs, "clean", 4000, 7)
-    case = init_case(root / "case")
-    shutil.copyfile(logs / "case.toml", case.toml_path)
-    ingest_plan(case, logs / "plan.toml", IngestOptions())
-    return case
-
-
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, ExhibitResult]:
-    from forensics.exhibit import build_exhibit
-
-    case = _sample_case(tmp_path_factory.mktemp("e2e"))
-    return case, build_exhibit(case, None, unmask=True)
+def built(guilty_exhibit: tuple[Any, ExhibitResult]) -> tuple[Any, ExhibitResult]:
+    return guilty_exhibit  # the session's guilty sample case and its --unmask exhibit: read only, copy to change
 
 
 def test_end_to_end_exhibit_and_verify(built: tuple[Any, ExhibitResult]) -> None:

@@ -5,44 +5,34 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pypdf import PdfReader
+from test_exhibit import _inputs, _masker, pdf_pages
 
-from forensics.exhibit.build import ExhibitResult, render_exhibit
+from forensics.exhibit.build import ExhibitResult
 from forensics.exhibit.labels import LABELS
 from forensics.exhibit.model import build_record, build_view
-from forensics.exhibit.pdf import FontChoice, find_cjk_fonts
 from forensics.exhibit.wording import SECTIONS
-from tests.test_exhibit import _inputs, _masker
 
 ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff]")
 
 
 @pytest.fixture(scope="module")
-def fonts() -> FontChoice:
-    return find_cjk_fonts(None)
-
-
-def _render(tmp: Path, fonts: FontChoice, lang: str) -> ExhibitResult:
-    return render_exhibit(_inputs(lang), _masker(), tmp / f"E-3-{lang}", fonts)
+def zh_en(fixture_exhibit: Callable[[str], ExhibitResult]) -> ExhibitResult:
+    return fixture_exhibit("zh-en")  # rendered once per session, shared with test_exhibit.py: read only
 
 
 @pytest.fixture(scope="module")
-def zh_en(tmp_path_factory: pytest.TempPathFactory, fonts: FontChoice) -> ExhibitResult:
-    return _render(tmp_path_factory.mktemp("court"), fonts, "zh-en")
-
-
-@pytest.fixture(scope="module")
-def zh(tmp_path_factory: pytest.TempPathFactory, fonts: FontChoice) -> ExhibitResult:
-    return _render(tmp_path_factory.mktemp("court"), fonts, "zh")
+def zh(fixture_exhibit: Callable[[str], ExhibitResult]) -> ExhibitResult:
+    return fixture_exhibit("zh")
 
 
 def _raw_text(pdf: Path) -> str:
     """The text as a reader copies it: nothing stripped."""
-    return "\n".join(page.extract_text() or "" for page in PdfReader(pdf).pages)
+    return "\n".join(pdf_pages(pdf))
 
 
 def _flat(text: str) -> str:
@@ -267,3 +257,108 @@ def test_a_cited_line_keeps_its_input_ref_even_when_its_hash_looks_like_a_phone(
     assert record["extraction"]["inputs"][0]["sha256"] == sha  # the digest as the file has it, unmasked
     claim = next(p for p in build_view(record, "0" * 64)["purposes"] if p["id"] == "waybill-print")
     assert "I1:36" in claim["statement"]["zh"]
+
+
+def test_check_json_and_the_exhibit_count_the_same_exposure_events(
+    guilty_exhibit: tuple[Any, ExhibitResult], tmp_path: Path
+) -> None:
+    """The guilty sample exports the order's data (found by the export check through the export's filter): the
+    exposure figures of `check --json` and of the exhibit's table are the same numbers, and not zero."""
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from forensics.cli import main
+
+    case, result = guilty_exhibit
+    copy_root = tmp_path / "c"
+    shutil.copytree(case.root, copy_root, ignore=shutil.ignore_patterns("exhibits"))  # check writes custody
+    done = CliRunner().invoke(main, ["check", str(copy_root), "--json"])
+    assert done.exit_code == 0, done.output
+    checked = json.loads(done.stdout)
+    record = json.loads(result.json.read_text(encoding="utf-8"))
+    shown = {c["channel"]: c["events"] for c in record["exposure"]}
+    assert checked["exposure_events"] == shown
+    exports = next(c for c in record["checks"] if c["id"] == "export-scope")
+    assert exports["verdict"] == "flagged" and shown["export_file"] > 0
+    reason = next(c["reason"] for c in checked["checks"] if c["id"] == "field-exposure")
+    for channel, events in shown.items():
+        if f"{channel} (" in reason:
+            assert f"{channel} ({events} event" in reason
+
+
+def _section(flat: str, key: str) -> str:
+    """The flattened text of one numbered section of a zh-en exhibit, up to the next section's heading."""
+    n = SECTIONS.index(key)
+    heads = [f"{i + 1}{_flat(LABELS[k]['zh'])}{_flat(LABELS[k]['en'])}" for i, k in enumerate(SECTIONS)]
+    start = flat.rindex(heads[n])
+    end = flat.index(heads[n + 1], start) if n + 1 < len(heads) else len(flat)
+    return flat[start:end]
+
+
+def test_time_and_address_basis_states_the_address_rule(zh_en: ExhibitResult) -> None:
+    basis = _section(_flat(_raw_text(zh_en.pdf)), "s_time")
+    assert "IP地址一律为服务器记录的直接连接方（对端）地址" in basis
+    assert "本案未设定任何可信代理" in basis  # the fixture case.toml has no [addresses]
+    assert "IPaddressesaretheconnectingpeerrecordedbytheserver" in basis and "Thiscasetrustsnoproxy" in basis
+
+
+def test_trusted_proxies_are_named_as_the_case_sets_them() -> None:
+    from forensics.exhibit.html import render_html
+
+    inputs = _inputs()
+    config = copy.deepcopy(inputs.config)
+    config["addresses"] = {"trusted_proxies": ["10.0.0.0/8", "203.0.113.7"]}
+    record = build_record(inputs.__class__(**{**inputs.__dict__, "config": config}), _masker())
+    # the platform's own proxies, as case.toml gives them: not masked like a log's addresses
+    assert record["address_basis"] == {"trusted_proxies": ["10.0.0.0/8", "203.0.113.7/32"]}
+    view = dict(build_view(record, "0" * 64), labels=LABELS)
+    words = view["time_basis"]["addresses"]
+    assert "可信代理（10.0.0.0/8、203.0.113.7/32）" in words["zh"] and "未设定" not in words["zh"]
+    assert "proxies this case trusts (10.0.0.0/8, 203.0.113.7/32)" in words["en"] and "no proxy" not in words["en"]
+    assert words["zh"] in render_html(view, Path("."))
+
+
+def test_each_input_says_how_it_was_read_and_why(zh_en: ExhibitResult) -> None:
+    flat = _flat(_raw_text(zh_en.pdf))
+    assert "logistics·nginx·main" in _section(flat, "s_extraction")  # the input table: source · format · preset
+    annex = _section(flat, "s_appendix")
+    assert "读取格式Readas：nginx·main" in annex
+    assert "格式由自动识别（--formatauto）确定：在前40行样本中，nginx/main可读取40行，故采用" in annex
+    assert "其他候选可读行数：apache/main40/40、nginx/common12.5/40、jsonl0/40、nginx/combined0/40" in annex
+    assert "--formatautochosenginx/main:itreads40ofthefirst40lines" in annex
+    assert annex.count("读取格式Readas") == 2 and annex.count("--formatauto") == 2  # the jsonl input: no detection
+    html = zh_en.html.read_text(encoding="utf-8")
+    assert "--format auto chose nginx/main: it reads 40 of the first 40 lines" in html
+
+
+def _lowest_body_text(page: Any) -> float:
+    """The height (PDF points from the bottom) of a page's lowest line of body text, running header and footer
+    (the top and bottom 70 points) left out."""
+    heights: list[float] = []
+
+    def visit(text: str, cm: list[float], tm: list[float], font: Any, size: Any) -> None:
+        y = cm[5] + tm[5]
+        if text.strip() and 70 < y < float(page.mediabox.height) - 70:
+            heights.append(y)
+
+    page.extract_text(visitor_text=visit)
+    return min(heights, default=float(page.mediabox.height))
+
+
+def test_a_short_section_leaves_no_mostly_blank_page(zh_en: ExhibitResult) -> None:
+    """Only the purposes of proof, the checks and the annex start on a new page; a page whose text ends in its top
+    half must be followed by one of those."""
+    from pypdf import PdfReader
+
+    pages = PdfReader(zh_en.pdf).pages
+    texts = [_flat(t) for t in pdf_pages(zh_en.pdf)]
+    new_page = [
+        f"{SECTIONS.index(k) + 1}{_flat(LABELS[k]['zh'])}{_flat(LABELS[k]['en'])}"
+        for k in ("s_purpose", "s_checks", "s_appendix")
+    ]
+    for n in range(1, len(pages) - 1):  # the cover and the last page may be short
+        if _lowest_body_text(pages[n]) > float(pages[n].mediabox.height) / 2:
+            following = texts[n + 1][:200]
+            assert any(h in following for h in new_page), f"page {n + 1} is mostly blank: {texts[n][-80:]}"

@@ -18,23 +18,9 @@ from forensics.errors import ForensicsError
 from forensics.exhibit import ExhibitResult, build_exhibit
 
 
-def _sample_case(root: Path) -> Any:
-    from forensics.case import init_case
-    from forensics.ingest import IngestOptions, ingest_plan
-    from forensics.sample import generate
-
-    logs = root / "logs"
-    generate(logs, "clean", 3000, 7)
-    case = init_case(root / "case")
-    shutil.copyfile(logs / "case.toml", case.toml_path)
-    ingest_plan(case, logs / "plan.toml", IngestOptions())
-    return case
-
-
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, ExhibitResult]:
-    case = _sample_case(tmp_path_factory.mktemp("folder"))
-    return case, build_exhibit(case, None)
+def built(guilty_exhibit: tuple[Any, ExhibitResult]) -> tuple[Any, ExhibitResult]:
+    return guilty_exhibit  # built once per session (conftest.py): every test here works on a copy
 
 
 def _copy(built: tuple[Any, ExhibitResult], tmp_path: Path) -> tuple[Any, Path]:

@@ -9,7 +9,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forensics.errors import ForensicsError
-from forensics.exposure import Channel, ChannelExposure, attribute, channels_from_config, summarize
+from forensics.exposure import (
+    Channel,
+    ChannelExposure,
+    CheckRows,
+    attribute,
+    channels_from_config,
+    observed_counts,
+    summarize,
+)
 from forensics.schema import PI_FIELDS
 
 # The seed case (DIGEST.md): the callers knew the waybill's fields plus the Alipay account, which anyone finds by
@@ -145,3 +153,42 @@ def test_exposure_set_logic(channel_fields: list[str], knew: list[str], did_not_
         assert set(row.exposed_not_known) == set(channel_fields) & set(did_not_know)
     else:
         assert set(row.exposed_not_known) == set(channel_fields) - set(knew)
+
+
+# ---------------------------------------------------------------- one count for the pack result and the exhibit
+
+PROVENANCE = ["action", "outcome", "src_sha256", "line_no"]
+SHA = "ab" * 32
+
+
+def test_a_channel_counts_each_raw_line_any_check_about_the_order_found() -> None:
+    actions = {"export_file": ["order.export", "order.export_download"], "paper_waybill": ["waybill.print"]}
+    trail = CheckRows(True, PROVENANCE, [["waybill.print", "success", SHA, 3], ["order.view", "success", SHA, 4]])
+    # an export found by its filter (the order is not in its id list): only the export check has it
+    exports = CheckRows(True, ["action", "src_sha256", "line_no"], [["order.export", SHA, 7], ["order.export", SHA, 7]])
+    downloads = CheckRows(True, PROVENANCE, [["order.export_download", "success", SHA, 9]])
+    counts = observed_counts(actions, [trail, exports, downloads])
+    assert counts == {"export_file": 2, "paper_waybill": 1}  # line 7 once, though two rows cite it
+
+
+def test_failed_attempts_and_checks_not_about_the_order_do_not_count() -> None:
+    actions = {"unmasked_view": ["order.view_unmasked"]}
+    failed = CheckRows(True, PROVENANCE, [["order.view_unmasked", "failure", SHA, 1]])
+    elsewhere = CheckRows(False, PROVENANCE, [["order.view_unmasked", "success", SHA, 2]])
+    no_provenance = CheckRows(True, ["action"], [["order.view_unmasked"]])
+    assert observed_counts(actions, [failed, elsewhere, no_provenance]) == {"unmasked_view": 0}
+    ok = CheckRows(True, PROVENANCE, [["order.view_unmasked", "unknown", SHA, 5]])  # unknown might have shown it
+    assert observed_counts(actions, [failed, ok]) == {"unmasked_view": 1}
+
+
+@given(st.lists(st.tuples(st.sampled_from(["order.export", "order.view", "waybill.print"]),
+                          st.sampled_from(["success", "failure", "unknown"]), st.integers(1, 20)), max_size=30),
+       st.integers(1, 4))  # fmt: skip
+@settings(max_examples=100, deadline=None)
+def test_splitting_rows_over_checks_never_changes_a_count(rows: list[tuple[str, str, int]], parts: int) -> None:
+    actions = {"export_file": ["order.export"], "all": ["order.export", "order.view", "waybill.print"]}
+    table = [[a, o, SHA, n] for a, o, n in rows]
+    whole = observed_counts(actions, [CheckRows(True, PROVENANCE, table)])
+    split = observed_counts(actions, [CheckRows(True, PROVENANCE, table[i::parts]) for i in range(parts)])
+    assert whole == split
+    assert whole["all"] == len({n for _, o, n in rows if o != "failure"})

@@ -1,8 +1,8 @@
 """Forgeries of an exhibit that an opposing expert can script (issue 10, reproduced 1 and 2): each must be named.
 
-A genuine exhibit is built once from a small guilty sample case; every test copies case and exhibit, forges with
-the project's own functions (compile_pdf, render_html, the stamp formula), refreshes manifest.json so every file
-hash matches again, and asserts verify names the forgery by kind.
+A genuine exhibit is built once per session from a small guilty sample case (conftest.py); every test copies case
+and exhibit, forges with the project's own functions (compile_pdf, render_html, the stamp formula), refreshes
+manifest.json so every file hash matches again, and asserts verify names the forgery by kind.
 """
 
 from __future__ import annotations
@@ -19,22 +19,9 @@ import pytest
 from forensics.exhibit import ExhibitResult
 from forensics.exhibit.build import exhibit_view, folder_files
 from forensics.exhibit.html import render_html
-from forensics.exhibit.pdf import FontChoice, compile_pdf, find_cjk_fonts, write_typst_sources
+from forensics.exhibit.pdf import FontChoice, compile_pdf, write_typst_sources
 from forensics.exhibit.seal import exhibit_stamp
 from forensics.exhibit.verify import verify_exhibit
-
-
-def _sample_case(root: Path, variant: str = "guilty") -> Any:
-    from forensics.case import init_case
-    from forensics.ingest import IngestOptions, ingest_plan
-    from forensics.sample import generate
-
-    logs = root / "logs"
-    generate(logs, variant, 4000, 7)
-    case = init_case(root / "case")
-    shutil.copyfile(logs / "case.toml", case.toml_path)
-    ingest_plan(case, logs / "plan.toml", IngestOptions())
-    return case
 
 
 def _restamp(folder: Path, record: dict[str, Any], fonts: FontChoice) -> None:
@@ -51,16 +38,13 @@ def _restamp(folder: Path, record: dict[str, Any], fonts: FontChoice) -> None:
 
 
 @pytest.fixture(scope="module")
-def fonts() -> FontChoice:
-    return find_cjk_fonts(None)
+def fonts(exhibit_fonts: FontChoice) -> FontChoice:
+    return exhibit_fonts
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, ExhibitResult]:
-    from forensics.exhibit import build_exhibit
-
-    case = _sample_case(tmp_path_factory.mktemp("forge"))
-    return case, build_exhibit(case, None)
+def built(guilty_exhibit: tuple[Any, ExhibitResult]) -> tuple[Any, ExhibitResult]:
+    return guilty_exhibit  # built once per session (conftest.py): read only, each forgery works on a copy
 
 
 def _copy(built: tuple[Any, ExhibitResult], tmp_path: Path) -> tuple[Any, Path]:

@@ -14,36 +14,39 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pypdf import PdfReader
-from test_exhibit import _inputs, _masker
+from test_exhibit import _inputs, _masker, pdf_pages
 
 from forensics.display import display_text
 from forensics.exhibit.build import ExhibitResult, render_exhibit
 from forensics.exhibit.model import RecordInputs
-from forensics.exhibit.pdf import FontChoice, find_cjk_fonts
+from forensics.exhibit.pdf import FontChoice
 
 PHONE_RUN = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 
 
 @pytest.fixture(scope="module")
-def fonts() -> FontChoice:
-    return find_cjk_fonts(None)
+def fonts(exhibit_fonts: FontChoice) -> FontChoice:
+    return exhibit_fonts
 
 
-def _with_row_value(value: str) -> RecordInputs:
+def _with_row_values(*values: str) -> RecordInputs:
+    """The fixture case with one order-trail row per value (each a copy of the first row, its raw action replaced)."""
     src = _inputs()
     pack = copy.deepcopy(src.pack)
     trail = next(c for c in pack["checks"] if c["id"] == "order-trail")
-    trail["results"][0][trail["columns"].index("action_raw")] = value
+    first, column = trail["results"][0], trail["columns"].index("action_raw")
+    rows = [[*first[:column], value, *first[column + 1 :]] for value in values]
+    trail["results"] = rows + trail["results"][1:]
+    trail["rows"] = len(trail["results"])
     return RecordInputs(**{**src.__dict__, "pack": pack})
 
 
 def _render(tmp: Path, value: str, fonts: FontChoice) -> ExhibitResult:
-    return render_exhibit(_with_row_value(value), _masker(), tmp / "E-3", fonts)
+    return render_exhibit(_with_row_values(value), _masker(), tmp / "E-3", fonts)
 
 
 def _pages(result: ExhibitResult) -> list[str]:
-    return [(p.extract_text() or "").replace("\u200b", "") for p in PdfReader(result.pdf).pages]
+    return [page.replace("\u200b", "") for page in pdf_pages(result.pdf)]
 
 
 @pytest.fixture(scope="module")
@@ -51,31 +54,48 @@ def baseline_pages(tmp_path_factory: pytest.TempPathFactory, fonts: FontChoice) 
     return len(_pages(_render(tmp_path_factory.mktemp("base"), "Mozilla/5.0", fonts)))
 
 
-@pytest.mark.parametrize(
-    "value",
-    ["UA \x00 end", "UA \x01 end", "UA 😀 end", "UA \ue5e5 end", "UA 𪚥 end", "UA \ud800 lone surrogate"],
-    ids=["nul", "u0001", "emoji", "private-use", "cjk-ext-b", "surrogate"],
-)
-def test_one_character_cannot_stop_the_exhibit(tmp_path: Path, fonts: FontChoice, value: str) -> None:
-    result = _render(tmp_path, value, fonts)
-    text = re.sub(r"\s", "", "".join(_pages(result)))
-    bad = next(c for c in value[3:] if c != " ")
+ONE_CHARACTER = {
+    "nul": "UA \x00 end",
+    "u0001": "UA \x01 end",
+    "emoji": "UA 😀 end",
+    "private-use": "UA \ue5e5 end",
+    "cjk-ext-b": "UA 𪚥 end",
+    "surrogate": "UA \ud800 lone surrogate",
+}
+BIDI_FILE_NAME = "UA gnp.exe 1234-5678 \u202egnp.exe\u202c"
+BIDI_PHONE = "UA \u202e87654321831\u202c"  # reversed by U+202E it would read as the phone number 13812345678
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory, fonts: FontChoice) -> tuple[ExhibitResult, str]:
+    """One exhibit holding every value below, each in its own row: if any one of them could stop the build, this
+    render fails and so does every test that reads it. Returns the result and its text without whitespace (long
+    values wrap anywhere in the PDF, with no zero-width characters inserted: compare without line breaks)."""
+    values = [*ONE_CHARACTER.values(), BIDI_FILE_NAME, BIDI_PHONE]
+    result = render_exhibit(_with_row_values(*values), _masker(), tmp_path_factory.mktemp("hostile") / "E-3", fonts)
+    return result, re.sub(r"\s", "", "".join(_pages(result)))
+
+
+@pytest.mark.parametrize("name", list(ONE_CHARACTER))
+def test_one_character_cannot_stop_the_exhibit(hostile: tuple[ExhibitResult, str], name: str) -> None:
+    result, text = hostile
+    bad = next(c for c in ONE_CHARACTER[name][3:] if c != " ")
     assert f"⟨U+{ord(bad):04X}⟩" in text
     assert f"⟨U+{ord(bad):04X}⟩" in (result.html).read_text(encoding="utf-8")
 
 
-def test_bidi_override_cannot_reorder_a_file_name(tmp_path: Path, fonts: FontChoice) -> None:
-    text = re.sub(r"\s", "", "".join(_pages(_render(tmp_path, "UA gnp.exe 1234-5678 \u202egnp.exe\u202c", fonts))))
+def test_bidi_override_cannot_reorder_a_file_name(hostile: tuple[ExhibitResult, str]) -> None:
+    _, text = hostile
     assert "⟨U+202E⟩gnp.exe⟨U+202C⟩" in text
     assert "\u202e" not in text
 
 
-def test_bidi_override_cannot_show_a_masked_phone(tmp_path: Path, fonts: FontChoice) -> None:
-    # 87654321831 reversed by U+202E would read as the phone number 13812345678
-    # long values wrap anywhere in the PDF (no zero-width characters inserted): compare without line breaks
-    text = re.sub(r"\s", "", "".join(_pages(_render(tmp_path, "UA \u202e87654321831\u202c", fonts))))
-    assert "⟨U+202E⟩" in text
-    assert "13812345678" not in text
+def test_bidi_override_cannot_show_a_masked_phone(hostile: tuple[ExhibitResult, str]) -> None:
+    result, text = hostile
+    html = result.html.read_text(encoding="utf-8")
+    assert "⟨U+202E⟩87654321831⟨U+202C⟩" in html and "⟨U+202E⟩87654321831⟨U+202C⟩" in text  # rows never split
+    assert text.count("⟨U+202E⟩") == html.count("⟨U+202E⟩") == 2  # this row's and the file name's
+    assert "13812345678" not in text and "13812345678" not in html
 
 
 def test_a_100kb_field_keeps_the_page_count(tmp_path: Path, fonts: FontChoice, baseline_pages: int) -> None:

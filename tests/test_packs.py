@@ -174,7 +174,7 @@ def _golden_view(result: PackResult) -> dict[str, object]:
 def test_clean_fixture_verdicts_and_json_contract(pack: Pack, fixture_case: Case) -> None:
     result = run_pack(fixture_case, None, {})
     brief = result.to_json()
-    assert list(brief) == ["pack", "version", "params", "warnings", "checks"]
+    assert list(brief) == ["pack", "version", "params", "warnings", "checks", "exposure_events"]
     assert brief["warnings"] == []  # the fixture's order appears in its events
     assert [c["id"] for c in brief["checks"]] == CHECK_IDS
     for c in brief["checks"]:
@@ -182,7 +182,9 @@ def test_clean_fixture_verdicts_and_json_contract(pack: Pack, fixture_case: Case
     assert brief["params"]["order_id"] == "O-FIX-0001"
     assert brief["params"]["window_start"] == "2024-03-01T16:00:00+00:00"  # 00:00 Asia/Shanghai
     full = result.to_json(full=True)
-    assert set(full) == {"pack", "version", "params", "warnings", "window", "checks", "completeness", "exposure"}
+    assert set(full) == {
+        "pack", "version", "params", "warnings", "window", "checks", "exposure_events", "completeness", "exposure"
+    }  # fmt: skip
     trail = next(c for c in full["checks"] if c["id"] == "order-trail")
     assert trail["source_file"] == "queries/order-leak/01_order_trail.sql"
     assert trail["sql"].startswith("-- id: order-trail")

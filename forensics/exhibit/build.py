@@ -118,7 +118,7 @@ def render_exhibit(
     )
 
 
-SEAL_KEYS = ("custody_head", "case_toml_sha256", "params_sha256", "case_verification")
+SEAL_KEYS = ("exhibit_format", "custody_head", "case_toml_sha256", "params_sha256", "case_verification")
 
 
 def seal_fields(src: RecordInputs, seal: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,9 @@ so the same record gives byte-identical charts.
 
 from __future__ import annotations
 
+import functools
 import io
+import json
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -74,8 +76,30 @@ def _time_axis(ax: Any, tz: ZoneInfo) -> None:
     ax.set_xlabel(f"本地时间 local time ({tz.key})")
 
 
+def _key(*parts: Any) -> str:
+    return json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+
+
 def coverage_chart(source: dict[str, Any], window: dict[str, Any], tz: ZoneInfo) -> str:
     """Hourly events against the source's baseline; hours below baseline, gaps and missing heartbeats in red."""
+    return _drawn("coverage", _key(source, window), tz.key)
+
+
+def timeline_chart(events: list[dict[str, Any]], window: dict[str, Any], tz: ZoneInfo) -> str:
+    """Each event touching the order as a marker on its source's lane, annotated with its action."""
+    return _drawn("timeline", _key(events, window), tz.key)
+
+
+@functools.lru_cache(maxsize=32)
+def _drawn(kind: str, key: str, zone: str) -> str:
+    """A chart is a pure function of its data (deterministic SVG): verify re-draws the charts the build drew, so
+    within one process (demo, a test session) the same data is drawn once."""
+    data, window = json.loads(key)
+    tz = ZoneInfo(zone)
+    return _coverage(data, window, tz) if kind == "coverage" else _timeline(data, window, tz)
+
+
+def _coverage(source: dict[str, Any], window: dict[str, Any], tz: ZoneInfo) -> str:
     hourly = [(h, t) for h in source.get("hourly", []) if (t := _ts(h.get("hour"))) is not None]
     with matplotlib.rc_context(_RC):
         fig = Figure(figsize=(6.6, 1.6))
@@ -108,8 +132,7 @@ def coverage_chart(source: dict[str, Any], window: dict[str, Any], tz: ZoneInfo)
         return _svg(fig)
 
 
-def timeline_chart(events: list[dict[str, Any]], window: dict[str, Any], tz: ZoneInfo) -> str:
-    """Each event touching the order as a marker on its source's lane, annotated with its action."""
+def _timeline(events: list[dict[str, Any]], window: dict[str, Any], tz: ZoneInfo) -> str:
     points = [(e, t) for e in events if (t := _ts(e.get("ts"))) is not None]
     lanes: list[str] = []
     for e, _ in points:

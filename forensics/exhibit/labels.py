@@ -34,7 +34,7 @@ LABELS: Final[dict[str, dict[str, str]]] = {
     "s_purpose": {"zh": "证明目的", "en": "Purpose of proof"},
     "s_sources": {"zh": "数据来源系统", "en": "Source systems"},
     "s_extraction": {"zh": "数据提取记录", "en": "Extraction record"},
-    "s_time": {"zh": "时间基准", "en": "Time basis"},
+    "s_time": {"zh": "时间与地址依据", "en": "Time and address basis"},
     "s_checks": {"zh": "检查项目与结果", "en": "Checks and results"},
     "s_completeness": {"zh": "日志完整性分析", "en": "Completeness analysis"},
     "s_exposure": {"zh": "信息暴露渠道比对", "en": "Field exposure by channel"},
@@ -147,6 +147,8 @@ LABELS: Final[dict[str, dict[str, str]]] = {
         "zh": "每条记录的完整内容（含所执行的命令）见案件文件夹中的 custody.log。",
         "en": "Each entry in full, with the command run, is in custody.log in the case folder.",
     },
+    "addresses": {"zh": "IP 地址依据", "en": "Which address is the client"},
+    "read_as": {"zh": "读取格式", "en": "Read as"},
     "hashes_in_annex": {
         "zh": "路径相对于数据包根目录；各文件的 SHA-256 与 SM3 见§{s_appendix}。",
         "en": "Paths are relative to the dump root; each file's SHA-256 and SM3 are in §{s_appendix}.",

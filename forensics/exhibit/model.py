@@ -11,7 +11,6 @@ Everything in the view that came from a log is plain data: typst reads it with `
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,11 +19,25 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from forensics.display import display_text
 from forensics.exhibit import reason_kinds, wording
+from forensics.exhibit.basis import (
+    address_record,
+    address_words,
+    appendix,
+    common_folder,
+    read_as,
+    reading_record,
+    relative_path,
+    root_name,
+)
 from forensics.exhibit.labels import column_label
 from forensics.exhibit.record_parts import exposure_counted, facts_record
 from forensics.masking import Masker, Style
 
-RECORD_FORMAT = "forensics-exhibit/1"
+# The exhibit format: bump it whenever this version would render an earlier exhibit's record differently (record
+# fields, wording, layout, charts). verify refuses another format with "re-build it" instead of a list of
+# mismatches; exhibits made before the marker existed are format 1 (exhibit.json "format": "forensics-exhibit/1").
+EXHIBIT_FORMAT = 2
+RECORD_FORMAT = f"forensics-exhibit/{EXHIBIT_FORMAT}"
 MAX_ROWS_SHOWN = 200  # per check in the documents; exhibit.json always holds every row
 LANGS = ("zh", "en", "zh-en")
 
@@ -77,6 +90,7 @@ def build_record(src: RecordInputs, masker: Masker) -> dict[str, Any]:
         scrubbed["cover"] = _public_caption(scrubbed["cover"], _cover(config, src))
     return {
         "format": RECORD_FORMAT,
+        "exhibit_format": EXHIBIT_FORMAT,
         "number": src.number,
         "lang": src.lang,
         "sealed": not masker.enabled,
@@ -84,6 +98,7 @@ def build_record(src: RecordInputs, masker: Masker) -> dict[str, Any]:
         **scrubbed,
         "pack": {"name": pack.get("pack"), "version": pack.get("version"), "params": dict(pack.get("params", {}))},
         "checks": checks,
+        "address_basis": address_record(config),  # the case's own proxies, not log content: not masked
         "charts": dict(src.charts),
         "case_ref": dict(src.case_ref),
         "digests": {
@@ -179,7 +194,7 @@ def _extraction(src: RecordInputs) -> dict[str, Any]:
         "tz",
         "retracted",
     )
-    inputs = [{k: item.get(k) for k in keys} for item in src.manifest.get("inputs", [])]
+    inputs = [{**{k: item.get(k) for k in keys}, **reading_record(item)} for item in src.manifest.get("inputs", [])]
     for n, item in enumerate(inputs, 1):
         item["ref"] = f"I{n}"
         item["structural"] = item.get("structural") or 0  # a CSV header, W3C directives: lines that are no event
@@ -393,7 +408,7 @@ def build_view(record: dict[str, Any], stamp: str) -> dict[str, Any]:
         "attestation": record.get("attestation", {}),
         "redactions": record.get("redactions", {}).get("summary", []),
         "masked": bool(record.get("redactions", {}).get("masked", True)),
-        "appendix": _appendix(record),
+        "appendix": appendix(record),
         "case_ref": record.get("case_ref", {}),
     }
 
@@ -554,40 +569,17 @@ def _exposure_claim(record: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _common_folder(paths: list[str]) -> str:
-    folders = [p.rsplit("/", 1)[0] for p in paths if "/" in p]
-    if len(folders) != len(paths) or not folders:
-        return ""
-    try:
-        common = os.path.commonpath(folders)
-    except ValueError:  # mixed absolute and relative paths
-        return ""
-    return common.rstrip("/") + "/" if common not in ("", "/") else ""
-
-
 def _extraction_view(extraction: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
     """Display form: local times, thousands separators, input paths relative to their common folder."""
     runs = [dict(r, at=local_time(r.get("at"), tz), words=_custody_words(r)) for r in extraction.get("runs", [])]
     items = extraction.get("inputs", [])
-    root = _common_folder([str(i.get("path") or "") for i in items])
+    root = common_folder([str(i.get("path") or "") for i in items])
     inputs = [
-        dict(i, bytes_fmt=f"{int(i.get('bytes') or 0):,}", short=relative_path(i.get("path"), root)) for i in items
+        dict(i, bytes_fmt=f"{int(i.get('bytes') or 0):,}", short=relative_path(i.get("path"), root), read_as=read_as(i))
+        for i in items
     ]
     totals = {k: f"{int(v):,}" for k, v in extraction.get("totals", {}).items()}
-    return dict(extraction, runs=runs, inputs=inputs, root=_root_name(root), totals=totals)
-
-
-def relative_path(path: Any, root: str) -> str:
-    """An input's path below the dump root (the inputs' common folder); never the examiner's absolute path."""
-    text = str(path or "")
-    if root and text.startswith(root):
-        return text[len(root) :]
-    return text.rsplit("/", 1)[-1] if text.startswith("/") else text
-
-
-def _root_name(root: str) -> str:
-    name = root.rstrip("/").rsplit("/", 1)[-1]
-    return name + "/" if name else ""
+    return dict(extraction, runs=runs, inputs=inputs, root=root_name(root), totals=totals)
 
 
 _CUSTODY_WORDS: dict[str, dict[str, str]] = {
@@ -618,7 +610,8 @@ def _time_basis_view(record: dict[str, Any], tz: ZoneInfo) -> dict[str, Any]:
         for s in basis.get("skew", [])
     ]
     zones = _zones_by_source(basis.get("zones", []))
-    return {"max_clock_skew": basis.get("max_clock_skew", ""), "skew": skew, "zones": zones}
+    addresses = address_words(record.get("address_basis") or {})
+    return {"max_clock_skew": basis.get("max_clock_skew", ""), "skew": skew, "zones": zones, "addresses": addresses}
 
 
 def _zones_by_source(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -802,22 +795,3 @@ def _limitations(record: dict[str, Any], refs: dict[Any, Any]) -> list[dict[str,
                 )
             )
     return out
-
-
-def _appendix(record: dict[str, Any]) -> dict[str, Any]:
-    items = record.get("extraction", {}).get("inputs", [])
-    root = _common_folder([str(i.get("path") or "") for i in items])
-    inputs = [
-        {
-            "ref": i.get("ref"),
-            "path": relative_path(i.get("path"), root),
-            "sha256": i.get("sha256"),
-            "sm3": i.get("sm3"),
-        }
-        for i in items
-    ]
-    checks = [
-        {"id": c.get("id"), "sql_sha256": c.get("sql_sha256"), "result_sha256": c.get("result_sha256")}
-        for c in record.get("checks", [])
-    ]
-    return {"inputs": inputs, "checks": checks}

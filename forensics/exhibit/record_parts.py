@@ -6,36 +6,28 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from forensics.exposure import CheckRows, observed_counts
 from forensics.masking import Masker
 
 
-def _order_events(pack: dict[str, Any]) -> dict[str, set[tuple[Any, Any]]]:
-    """Raw-log lines (input sha256, line) per action found by the checks about the order (those bound to
-    $order_id): the events the checks report are the events the exposure table counts."""
-    found: dict[str, set[tuple[Any, Any]]] = {}
-    for check in pack.get("checks", []):
-        if "$order_id" not in str(check.get("sql", "")):
-            continue
-        columns = [str(c) for c in check.get("columns", [])]
-        if not {"action", "src_sha256", "line_no"} <= set(columns):
-            continue
-        ia, isha, iline = columns.index("action"), columns.index("src_sha256"), columns.index("line_no")
-        for row in check.get("results", []):
-            found.setdefault(str(row[ia]), set()).add((row[isha], row[iline]))
-    return found
-
-
 def exposure_counted(pack: dict[str, Any], config: dict[str, Any]) -> list[dict[str, Any]]:
-    """The pack's channel comparison with each channel's event count taken from the checks' own rows."""
+    """The pack's channel comparison with each channel's event count recounted from the checks' own rows with
+    forensics.exposure.observed_counts, the function the pack run counts with (an exhibit built from an older
+    pack result therefore agrees with its findings too)."""
     spec = config.get("exposure", {}) if isinstance(config.get("exposure"), dict) else {}
-    found = _order_events(pack)
+    actions = {
+        str(c.get("channel")): list((spec.get(c.get("channel"), {}) or {}).get("actions", []))
+        for c in pack.get("exposure", [])
+    }
+    checks = [
+        CheckRows("$order_id" in str(c.get("sql", "")), c.get("columns", []), c.get("results", []))
+        for c in pack.get("checks", [])
+    ]
+    counts = observed_counts(actions, checks)
     out = []
     for channel in pack.get("exposure", []):
-        actions = (spec.get(channel.get("channel"), {}) or {}).get("actions", [])
-        lines: set[tuple[Any, Any]] = set()
-        for action in actions:
-            lines |= found.get(str(action), set())
-        out.append(dict(channel, events=len(lines)) if actions else dict(channel))
+        name = str(channel.get("channel"))
+        out.append(dict(channel, events=counts[name]) if actions.get(name) else dict(channel))
     return out
 
 

@@ -1,6 +1,8 @@
 """`forensics verify EXHIBIT_DIR`: re-derive an exhibit and name every mismatch.
 
 1. Every file listed in manifest.json is present with the same size, SHA-256 and SM3; no file was added.
+   An exhibit of another exhibit format (model.EXHIBIT_FORMAT; none recorded = 1) stops here with one problem
+   that says to re-build it: this version's layout cannot re-derive it.
 2. The exhibit digest (printed on every page) is recomputed over exhibit.json, the typst layout and the charts.
 3. A sealed (unmasked) exhibit's link to its masked sibling still matches that sibling's manifest.
 4. The case (``--case DIR``, else the path recorded relative to the exhibit, else the absolute path, said so) is
@@ -23,6 +25,7 @@ from typing import Any
 from forensics.custody import GENESIS, Problem, VerifyReport, hash_file, read_custody
 from forensics.errors import ForensicsError
 from forensics.exhibit.build import MANIFEST_FORMAT, SEAL_KEYS, folder_files
+from forensics.exhibit.model import EXHIBIT_FORMAT
 from forensics.exhibit.seal import bytes_sha256, exhibit_stamp
 
 
@@ -47,6 +50,8 @@ def verify_exhibit(exhibit_dir: Path, case_dir: Path | None = None) -> ExhibitVe
         problems.append(Problem("manifest", "manifest.json", detail))
         return report
     checked["files"] = _verify_files(exhibit_dir, manifest, problems)
+    if _other_format(manifest, problems):
+        return report  # re-deriving it with this version's layout would only list differences of format
     record = _verify_digest(exhibit_dir, manifest, problems)
     checked["links"] = _verify_link(exhibit_dir, manifest, problems)
     if record is not None:
@@ -60,6 +65,27 @@ def verify_exhibit(exhibit_dir: Path, case_dir: Path | None = None) -> ExhibitVe
             checked.update(_rerun(exhibit_dir, case, record, manifest, custody, report))
     report.ok = not problems
     return report
+
+
+def _other_format(manifest: dict[str, Any], problems: list[Problem]) -> bool:
+    """An exhibit made by another version of the exhibit format cannot be re-derived by this one: say so."""
+    made = manifest.get("exhibit_format", 1)  # no marker: made before format 2 introduced it
+    if made == EXHIBIT_FORMAT:
+        return False
+    if not isinstance(made, int) or isinstance(made, bool) or made < 1:
+        detail = f"exhibit_format {made!r} is not an exhibit format number"
+    elif made < EXHIBIT_FORMAT:
+        detail = (
+            f"made by an older forensics (format {made}; this version verifies format {EXHIBIT_FORMAT}); "
+            "re-build it with `forensics exhibit CASE --replace`"
+        )
+    else:
+        detail = (
+            f"made by a newer forensics (format {made}; this version verifies format {EXHIBIT_FORMAT}); "
+            "verify it with that version or later"
+        )
+    problems.append(Problem("format", "manifest.json", detail))
+    return True
 
 
 def _load_json(path: Path, kind: str, problems: list[Problem]) -> dict[str, Any] | None:

@@ -4,7 +4,7 @@
 -- question: Did anyone view the order's receiver information unmasked (a decrypt, or an order view recorded as
 --   not masked) in the back office or through the open API during the window, with a successful or unknown outcome?
 -- legal_element: Causation: online disclosure by the platform or the merchant (PIPL art. 69; SPC Evidence
---   Provisions art. 93)
+--   Provisions arts. 93-94)
 -- question_zh: 时间窗内，是否有人在商家后台或通过开放接口以明文方式查看该订单的收件信息（解密操作，或记录为未脱敏的订单查看），且操作结果为成功或未知？
 -- legal_element_zh: 因果关系：平台或商家的线上泄露（《个人信息保护法》第六十九条；《最高人民法院关于民事诉讼证据的若干规定》第九十三条、第九十四条）
 -- expect: none

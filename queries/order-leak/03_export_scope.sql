@@ -5,7 +5,7 @@
 --   filter of the fulfilling shop whose creation-date range contains the order's creation date), or download
 --   such an export, during the window?
 -- legal_element: Causation: online disclosure by the platform or the merchant (PIPL art. 69; SPC Evidence
---   Provisions art. 93)
+--   Provisions arts. 93-94)
 -- question_zh: 时间窗内，是否有人创建了范围覆盖该订单的导出（以明确列出的订单号，或以履约店铺的筛选条件且其创建日期范围包含该订单的创建日期），或下载了此类导出文件？
 -- legal_element_zh: 因果关系：平台或商家的线上泄露（《个人信息保护法》第六十九条；《最高人民法院关于民事诉讼证据的若干规定》第九十三条、第九十四条）
 -- expect: none
