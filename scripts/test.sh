@@ -2,7 +2,7 @@
 # The whole test command: set-up, lint, types, tests. CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --spark  # Java + pyspark: the Spark differential tests run too
 .venv/bin/ruff check forensics tests bench
 .venv/bin/mypy
 .venv/bin/pytest "$@"
