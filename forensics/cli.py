@@ -282,8 +282,12 @@ def ingest(
     for f in report.files:
         for warning in f.warnings:
             click.echo(f"WARNING: {warning}", err=True)
-    if strict and report.quarantined:
-        click.echo(f"--strict: {report.quarantined} line(s) quarantined (see the quarantine view)", err=True)
+    warned = sum(1 for f in report.files if f.warnings)
+    if strict and (report.quarantined or warned):
+        click.echo(
+            f"--strict: {report.quarantined} line(s) quarantined (see the quarantine view), {warned} file(s) warned",
+            err=True,
+        )
         sys.exit(1)
 
 

@@ -251,3 +251,13 @@ def test_any_lookup_section_is_accepted_or_refused_with_a_usage_error(section: d
         assert not [c for c in message if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
         return
     assert lookup.column == "action" and lookup.values
+
+
+def test_strict_exits_1_when_a_file_warned_without_any_quarantined_line(tmp_path: Path) -> None:
+    # --help and README promise --strict fails on warnings too: unknown raw values are a warning, not quarantine
+    case, mapping, log = _ingest_case(tmp_path)
+    result = CliRunner().invoke(main, ["ingest", str(case), str(log), "--mapping", str(mapping), "--strict"])
+    assert result.exit_code == 1, result.output
+    assert "--strict" in result.output and "warned" in result.output
+    manifest = json.loads((case / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["inputs"][0]["events"] == 4  # the ingest is kept, only the exit code says so

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forensics.case import Case
@@ -469,6 +469,7 @@ def test_any_witness_file_is_named_never_a_crash(
 _HEX = st.text("0123456789abcdef", min_size=64, max_size=64)
 
 
+@settings(deadline=None)  # runs verify per example: over 200 ms on a loaded machine
 @given(seq=st.integers(1, 5), head=_HEX, seal=_HEX, toml=_HEX, kind=st.sampled_from(["signature", "timestamp"]))
 def test_well_formed_forged_witness_on_a_bare_case_is_named(
     tmp_path_factory: pytest.TempPathFactory, seq: int, head: str, seal: str, toml: str, kind: str
