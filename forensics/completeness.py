@@ -64,10 +64,11 @@ fig_beats AS (
 ),
 fig_nodes AS (
     -- Nodes of a source no heartbeat in the window speaks for (matched by node name, as missing heartbeats are).
+    -- An anti-join, not NOT IN (subquery): Spark refuses a subquery inside the aggregate it makes of list().
     SELECT n.source, count(*) AS node_count,
-           list(n.node ORDER BY n.node)
-               FILTER (WHERE n.node NOT IN (SELECT node FROM fig_window_beats WHERE node <> '')) AS unbeaten
+           list(n.node ORDER BY n.node) FILTER (WHERE wb.node IS NULL AND n.node IS NOT NULL) AS unbeaten
     FROM (SELECT DISTINCT source, node FROM minutes WHERE NOT list_contains($heartbeat_sources, source)) AS n
+    LEFT JOIN (SELECT DISTINCT node FROM fig_window_beats WHERE node <> '') AS wb ON wb.node = n.node
     GROUP BY n.source
 )
 SELECT b.source, b.first_ts, b.last_ts, b.events, n.threshold AS normal_gap_seconds, b.nodes, w.hourly,
