@@ -5,4 +5,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --spark  # Java + pyspark: the Spark differential tests run too
 .venv/bin/ruff check forensics tests bench
 .venv/bin/mypy
-.venv/bin/pytest "$@"
+# two workers, whole files per worker (module fixtures are built once); a file or -k still works as arguments
+.venv/bin/pytest -n 2 --dist loadfile "$@"
