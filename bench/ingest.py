@@ -3,6 +3,7 @@
     .venv/bin/python bench/ingest.py --lines 2000000            # nginx combined + JSON lines
     .venv/bin/python bench/ingest.py --lines 2000000 --gzip     # the same, gzip'd input
     .venv/bin/python bench/ingest.py --lines 200000 --files 2000  # rotated logs: one file vs 2000 gzip'd files
+                                                                  # (nginx without, JSON lines with a mapping)
 
 Each measurement runs in its own child process so its peak RSS is its own. Baselines:
 - nginx: a plain polars `str.extract_groups` regex parse of the same file to Parquet (no hashing,
@@ -152,7 +153,7 @@ def _run_forensics(path: Path, work: Path, args: list[str]) -> None:
     assert f.lines == f.events + f.quarantined + f.blank, "accounting"
 
 
-def many_files(path: Path, lines: int, files: int) -> None:
+def many_files(path: Path, lines: int, files: int, kind: str) -> None:
     """The same lines as one file and as `files` gzip'd files (a rotated-log dump): per-file overhead."""
     folder = path.parent / f"{path.name}-in-{files}-files"
     if not folder.exists():
@@ -161,11 +162,11 @@ def many_files(path: Path, lines: int, files: int) -> None:
             data = fh.readlines()
         per = -(-len(data) // files)
         for i in range(files):
-            with gzip.open(folder / f"access.log.{i:05d}.gz", "wb", compresslevel=1) as out:
+            with gzip.open(folder / f"part.{i:05d}{path.suffix}.gz", "wb", compresslevel=1) as out:
                 out.writelines(data[i * per : (i + 1) * per])
-    one = measure("forensics-nginx", path)
-    many = measure("forensics-nginx", folder)
-    print(f"{'input':28} {'seconds':>8} {'lines/s':>10} {'RSS MB':>7}")
+    one = measure(kind, path)
+    many = measure(kind, folder)
+    print(f"{kind:28} {'seconds':>8} {'lines/s':>10} {'RSS MB':>7}")
     print(f"{'1 file':28} {one['seconds']:8.1f} {lines / one['seconds']:10,.0f} {one['rss_mb']:7.0f}")
     print(f"{f'{files} gzip files':28} {many['seconds']:8.1f} {lines / many['seconds']:10,.0f} {many['rss_mb']:7.0f}")
     print(f"per-file overhead: {(many['seconds'] - one['seconds']) / files * 1000:.1f} ms")
@@ -191,7 +192,7 @@ def main() -> None:
     ap.add_argument("--gzip", action="store_true")
     ap.add_argument("--only", choices=["nginx", "jsonl"])
     ap.add_argument("--dir", type=Path, default=Path("bench/out"))
-    ap.add_argument("--files", type=int, help="also ingest the nginx lines split into this many gzip'd files")
+    ap.add_argument("--files", type=int, help="instead: one file against its lines split into this many gzip'd files")
     ap.add_argument("--child", nargs=3, metavar=("KIND", "PATH", "WORK"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -201,7 +202,7 @@ def main() -> None:
     args.dir.mkdir(parents=True, exist_ok=True)
     suffix = ".gz" if args.gzip else ""
     rows = []
-    if args.only in (None, "nginx"):
+    if args.only in (None, "nginx") and not args.files:
         path = args.dir / f"nginx-{args.lines}.log{suffix}"
         if not path.exists():
             generate_nginx(path, args.lines)
@@ -209,7 +210,12 @@ def main() -> None:
         ours = measure("forensics-nginx", path)
         rows.append(("nginx combined", path, ours, base, "polars str.extract_groups -> Parquet"))
     if args.files:
-        many_files(args.dir / f"nginx-{args.lines}.log{suffix}", args.lines, args.files)
+        for kind, name, generator in (("nginx", "log", generate_nginx), ("jsonl", "jsonl", generate_jsonl)):
+            if args.only in (None, kind):
+                path = args.dir / f"{kind}-{args.lines}.{name}{suffix}"
+                if not path.exists():
+                    generator(path, args.lines)
+                many_files(path, args.lines, args.files, f"forensics-{kind}")
         return
     if args.only in (None, "jsonl"):
         path = args.dir / f"jsonl-{args.lines}.jsonl{suffix}"
