@@ -9,7 +9,7 @@ Generation streams (stream.py): after the world (shops, accounts, up to 5 M orde
 span (the scripted case, routine exports, the security log), background records are drawn, numbered, rendered
 and appended to the files one time chunk at a time (chunks.py: a day, or down to an hour of a day for big
 worlds; no chunk expects more than 450 k events), so memory does not grow with the events: peak RSS about
-0.5 GB at 1 M events, 1.3 GB at 10 M and 50 M (bench/RESULTS.md). Everything is vectorized (numpy draws,
+0.5 GB at 1 M events, 1.3 GB at 10 M, 1.6 GB at 50 M (bench/RESULTS.md). Everything is vectorized (numpy draws,
 polars string building, zlib/zstd in threads); the only per-line Python is the handful of scripted case events.
 
 Modules: constants (span, nodes, the case's facts), world (shops, accounts, orders), chunks (the time chunks,
