@@ -5,17 +5,20 @@ open-API nginx access log, logistics e-waybill print CSV in GB18030, data-securi
 mapping file per source, an ingest plan, a filled case.toml, a README and ground_truth.json that
 says what every check should conclude and where every malformed line is.
 
-Everything is vectorized (numpy draws, polars string building, zlib/zstd in threads): 10 M events take
-about 45 CPU-seconds and under a minute on two cores (bench/sample.py); the only per-line Python is the
-handful of scripted case events. Rendered lines are bounded by writing one day of a source at a time;
-the records of every source are held until written (about 450 bytes per event: 4.5 GB at 10 M events,
-bench/RESULTS.md).
+Generation streams (stream.py): after the world (shops, accounts, up to 5 M orders) and what is bounded by the
+span (the scripted case, routine exports, the security log), background records are drawn, numbered, rendered
+and appended to the files one time chunk at a time (chunks.py: a day, or down to an hour of a day for big
+worlds; no chunk expects more than 450 k events), so memory does not grow with the events: peak RSS about
+0.5 GB at 1 M events, 1.3 GB at 10 M, 1.6 GB at 50 M (bench/RESULTS.md). Everything is vectorized (numpy draws,
+polars string building, zlib/zstd in threads); the only per-line Python is the handful of scripted case events.
 
-Modules: constants (span, nodes, the case's facts), world (shops, accounts, orders), sources (background
-records per source), variants (the scripted case, decoys, controls), render (lines and quirks), writers
-(assembly, files), truth (ground_truth.json), texts (mappings, plan, case.toml, README).
-Same arguments give the same bytes: one seeded numpy Generator draws everything in a fixed order, gzip
-headers carry no name or mtime, and every sort has a total tiebreak.
+Modules: constants (span, nodes, the case's facts), world (shops, accounts, orders), chunks (the time chunks,
+each principal's events per day), sources (background records per source), variants (the scripted case,
+decoys, controls), render (lines and quirks), stream (the chunk loop), writers (appending files and their
+accounting), truth (ground_truth.json), texts (mappings, plan, case.toml, README).
+Same arguments give the same bytes: the world and everything up front come from one Generator seeded with
+`seed`, each chunk from its own Generator seeded [seed, 2, chunk number] (a day's hours: [seed, 1, source,
+day]), gzip headers carry no name or mtime, and every sort has a total tiebreak.
 
 All personal data is synthetic and obviously fake (测试用户甲, phones 1380013xxxx, documentation
 IP ranges 198.51.100.0/24 and 203.0.113.0/24, carrier-grade NAT 100.64.0.0/10).
@@ -30,7 +33,6 @@ from pathlib import Path
 from typing import Final
 
 import numpy as np
-import polars as pl
 
 from forensics.errors import UsageError
 from forensics.sample.constants import (
@@ -47,11 +49,11 @@ from forensics.sample.constants import (
     CaseFacts,
     SampleResult,
 )
-from forensics.sample.sources import MIRRORED, _exporter_count
+from forensics.sample.sources import _exporter_count
+from forensics.sample.stream import write_world
 from forensics.sample.texts import MAPPINGS, PLAN, _case_toml, _readme
 from forensics.sample.truth import _ground_truth
 from forensics.sample.world import build_world
-from forensics.sample.writers import _build_records, _write_world
 
 __all__ = [
     "CSV_HEADER",
@@ -124,17 +126,8 @@ def generate(
     _prepare(out_dir)
     rng = np.random.default_rng(seed)
     world = build_world(rng, events)
-    records = _build_records(world, rng, variant, events)
-    written, info = _write_world(out_dir, records, variant, zstd=events > ZSTD_ABOVE)
-    info |= {
-        "shared_request_ids": records.api.filter(
-            pl.col("method").is_in(list(MIRRORED)) & (pl.col("status") == 200)
-        ).height,
-        "shops": len(world.shop_id),
-        "accounts": len(world.acc_name),
-        "exporters": _exporter_count(world),
-    }
-    del records
+    written, info = write_world(out_dir, world, rng, variant, events, seed, zstd=events > ZSTD_ABOVE)
+    info |= {"shops": len(world.shop_id), "accounts": len(world.acc_name), "exporters": _exporter_count(world)}
     files = [w.path for w in written]
     files += [_write_text(out_dir / "mappings" / f"{name}.toml", text) for name, text in MAPPINGS.items()]
     plan = _write_text(out_dir / "plan.toml", PLAN)

@@ -65,26 +65,6 @@ def _in_gap(host: str) -> pl.Expr:
     return (pl.col(host) == GAP_NODE) & (pl.col("ts") >= _us(GAP_START)) & (pl.col("ts") < _us(GAP_END))
 
 
-def _render_mb(mb: pl.DataFrame, bases: dict[str, int], variant: str) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Back-office records -> JSON lines. The gap variant drops the gap node's lines after numbering them."""
-    frame, gap_info = _number_mb(mb, bases, variant)
-    return _mb_lines(frame), gap_info
-
-
-# The local day a back-office line is filed under (SPAN_START is a local midnight, UTC+8 has no DST).
-MB_DAY: Final[pl.Expr] = (pl.col("ts") - _us(SPAN_START)) // DAY_US
-
-
-def _number_mb(mb: pl.DataFrame, bases: dict[str, int], variant: str) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """Sequence numbers and file-order ties over a node's whole span (so rendering may then go day by day)."""
-    frame = _with_rank(mb, "node", bases, "seq")
-    gap_info: dict[str, Any] = {}
-    if variant == "gap":
-        gap_info = _gap_jump(frame, "node", "seq")
-        frame = frame.filter(~_in_gap("node"))
-    return frame, gap_info
-
-
 def _mb_lines(frame: pl.DataFrame) -> pl.DataFrame:
     """Numbered back-office records (any subset of days) -> their JSON lines."""
     node_num = pl.col("node").str.slice(3, 2).cast(pl.Int64)
@@ -173,17 +153,7 @@ def _iso(ts_us: int) -> str:
     return datetime.fromtimestamp(ts_us / US, tz=ZONE).isoformat(timespec="milliseconds")
 
 
-def _render_api(api: pl.DataFrame) -> pl.DataFrame:
-    return _api_lines(_number_api(api))
-
-
-def _number_api(api: pl.DataFrame) -> pl.DataFrame:
-    """File-order ties over the whole gateway log (so rendering may then go day by day)."""
-    return api.with_row_index("uid").with_columns(pl.col("uid").cast(pl.Int64))
-
-
 API_LOGGED: Final[pl.Expr] = pl.col("ts") + pl.col("req_ms") * 1000 + OPEN_API_SKEW_S * US  # nginx logs at request end
-API_DAY: Final[pl.Expr] = (API_LOGGED - _us(SPAN_START)) // DAY_US  # the local day its file is named after
 
 
 def _api_lines(frame: pl.DataFrame) -> pl.DataFrame:
@@ -247,8 +217,8 @@ def _api_lines(frame: pl.DataFrame) -> pl.DataFrame:
     return _lines(frame, file, line, ts=(logged // US) * US)
 
 
-def _render_lg(lg: pl.DataFrame) -> pl.DataFrame:
-    frame = lg.with_row_index("uid").with_columns(pl.col("uid").cast(pl.Int64))
+def _lg_lines(frame: pl.DataFrame) -> pl.DataFrame:
+    """Numbered print records (any subset of the span) -> their CSV rows, without the header."""
     stamp = pl.from_epoch(pl.col("ts"), time_unit="us")
     line = pl.concat_str(
         [
@@ -265,7 +235,11 @@ def _render_lg(lg: pl.DataFrame) -> pl.DataFrame:
         separator=",",
     )
     file = pl.concat_str([pl.lit("logistics/waybill_print_"), stamp.dt.strftime("%Y%m%d"), pl.lit(".csv")])
-    lines = _lines(frame, file, line)
+    return _lines(frame, file, line)
+
+
+def _csv_headers(lines: pl.DataFrame) -> pl.DataFrame:
+    """The header line of every CSV file among `lines` (ordered before every row: ts and tie -1)."""
     headers = (
         lines.select("file")
         .unique()
@@ -280,7 +254,7 @@ def _render_lg(lg: pl.DataFrame) -> pl.DataFrame:
             tag=pl.lit("csv-header"),
         )
     )
-    return pl.concat([headers.cast(LINE_SCHEMA), lines])  # type: ignore[arg-type]
+    return headers.cast(LINE_SCHEMA)  # type: ignore[arg-type]
 
 
 def _render_sec(sec: pl.DataFrame, bases: dict[str, int], variant: str) -> tuple[pl.DataFrame, dict[str, Any]]:
@@ -348,7 +322,7 @@ def _quirk_target(lines: pl.DataFrame, prefix: str, frac: float) -> dict[str, An
 
 
 def _quirks_mb(lines: pl.DataFrame, q: Quirks) -> None:
-    """Back-office quirks, one per node file on the first day (called once per node's lines)."""
+    """Back-office quirks, one per node file on the first day (called with the lines of the chunk holding them)."""
     if lines.filter(pl.col("file").str.starts_with("merchant_backend/mb-01/")).height:
         # A writer killed mid-line, then the record written again in full on restart (same seq: no gap).
         twin = _quirk_target(lines, "merchant_backend/mb-01/", 0.4)

@@ -25,13 +25,8 @@ from forensics.sample.world import (
     KEY,
     T0,
     World,
-    _even_days,
-    _local_hour,
     _order_str,
-    _pick_accounts,
     _pick_orders,
-    _pick_shops,
-    _sample_times,
 )
 
 # merchant_backend: the back office's audit log (JSON lines, local time without offset)
@@ -87,17 +82,21 @@ CARRIERS: Final[tuple[str, ...]] = (
 SURNAMES: Final[str] = "张王李赵刘陈杨黄周吴徐孙马朱胡郭何林罗高"
 
 
-def _mb_background(world: World, rng: np.random.Generator, n: int) -> pl.DataFrame:
-    """Ordinary back-office activity of every shop: lists, views, decrypts, prints, edits, logins."""
+MB_LOGIN: Final[int] = [c for c, _ in MB_OPS].index("LOGIN")
+MB_PRINT: Final[int] = [c for c, _ in MB_OPS].index("WAYBILL_PRINT_REQUEST")
+
+
+def _mb_background(
+    world: World, rng: np.random.Generator, acc: np.ndarray, op: np.ndarray, ts: np.ndarray
+) -> tuple[pl.DataFrame, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Ordinary back-office activity (lists, views, decrypts, prints, edits, logins) of the accounts `acc` at
+    `ts` doing `op` (chunks.day_counts: staff start their day in the morning, so logins are never at night).
+
+    Also returns the print requests' (ts, shop, order): the logistics log prints what they asked for."""
     codes = [c for c, _ in MB_OPS]
-    weights = np.array([w for _, w in MB_OPS])
-    op = rng.choice(len(codes), n, p=weights / weights.sum())
-    shop = _pick_shops(world, rng, n)
-    acc = _pick_accounts(world, rng, shop)
-    ts = _sample_times(rng, n, _us(SPAN_START), SPAN_DAYS, _even_days(acc, op, np.zeros(n, np.int64)))
-    is_login = op == codes.index("LOGIN")
-    # Staff start their day in the morning: a login in the small hours is what account-anomaly looks for.
-    ts = np.where(is_login & (_local_hour(ts) < 7), ts + 8 * HOUR_US, ts)
+    n = len(acc)
+    shop = np.searchsorted(world.acc_start, acc, side="right") - 1
+    is_login = op == MB_LOGIN
     order = _pick_orders(world, rng, shop, ts)
     terminal = rng.choice(3, n, p=[0.55, 0.25, 0.2])
     failed = is_login & (rng.random(n) < 0.08)
@@ -122,7 +121,8 @@ def _mb_background(world: World, rng: np.random.Generator, n: int) -> pl.DataFra
         }
     )
     frame = _mb_with_list_orders(world, frame, shop, ts, op == codes.index("ORDER_LIST_QUERY"))
-    return _mb_finish_background(frame)
+    prints = (op == MB_PRINT) & (order >= 0)  # a print request without an order falls back to a list query
+    return _mb_finish_background(frame), (ts[prints], shop[prints], order[prints])
 
 
 def _exporter_count(world: World) -> int:
@@ -305,13 +305,13 @@ def _hex_ids(rng: np.random.Generator, n: int) -> pl.Series:
     return pl.Series("request_id", digits).cast(pl.String)
 
 
-def _api_background(world: World, rng: np.random.Generator, n: int) -> pl.DataFrame:
-    methods = [m for m, _ in API_METHODS]
-    weights = np.array([w for _, w in API_METHODS])
-    m = rng.choice(len(methods), n, p=weights / weights.sum())
-    shop = _pick_shops(world, rng, n)
+def _api_background(
+    world: World, rng: np.random.Generator, shop: np.ndarray, m: np.ndarray, ts: np.ndarray
+) -> pl.DataFrame:
+    """Gateway calls of the ERP apps of `shop` at `ts`, method index `m` into API_METHODS."""
+    methods = [x for x, _ in API_METHODS]
+    n = len(shop)
     app = world.shop_app[shop]
-    ts = _sample_times(rng, n, _us(SPAN_START), SPAN_DAYS, _even_days(app, m, shop))
     order = _pick_orders(world, rng, shop, ts)
     needs_order = np.isin(m, [methods.index(x) for x in ORDER_METHODS])
     m = np.where(needs_order & (order < 0), methods.index("taobao.trades.sold.get"), m)
@@ -413,27 +413,22 @@ def _lg_rows(
     ).filter(pl.col("order").is_not_null())
 
 
-def _lg_background(world: World, rng: np.random.Generator, n: int, mb: pl.DataFrame) -> pl.DataFrame:
+def _lg_background(
+    world: World,
+    rng: np.random.Generator,
+    shop: np.ndarray,
+    ts: np.ndarray,
+    prints: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> pl.DataFrame:
     """Prints from the print component (standalone) plus the prints back-office print requests triggered."""
-    shop = _pick_shops(world, rng, n)
-    ts = _sample_times(rng, n, _us(SPAN_START), SPAN_DAYS, _even_days(shop, np.zeros(n, np.int64), shop))
+    n = len(shop)
     order = _pick_orders(world, rng, shop, ts - 2 * HOUR_US)
     count = rng.choice([1, 2, 3], n, p=[0.9, 0.08, 0.02])  # a reprint keeps the waybill number
     standalone = _lg_rows(world, rng, ts, shop, order, count)
-    requests = mb.filter((pl.col("op_code") == "WAYBILL_PRINT_REQUEST") & (pl.col("order_ids") != "[]"))
-    m = requests.height
-    shop_of = pl.DataFrame({"shop_id": world.shop_id, "s": np.arange(len(world.shop_id))})
-    req_shop = requests.select("shop_id").join(shop_of, on="shop_id", how="left", maintain_order="left")["s"]
-    order_num = requests["order_ids"].str.slice(2, 19).cast(pl.Int64)
-    index_of = pl.DataFrame({"oid": world.order_id, "i": np.arange(len(world.order_id))})
-    req_order = pl.DataFrame({"oid": order_num}).join(index_of, on="oid", how="left", maintain_order="left")["i"]
+    req_ts, req_shop, req_order = prints
+    m = len(req_ts)
     mirrored = _lg_rows(
-        world,
-        rng,
-        requests["ts"].to_numpy() + rng.integers(800_000, 3_000_000, m),
-        req_shop.to_numpy(),
-        req_order.to_numpy(),
-        np.ones(m, dtype=np.int64),
+        world, rng, req_ts + rng.integers(800_000, 3_000_000, m), req_shop, req_order, np.ones(m, dtype=np.int64)
     )
     return pl.concat([standalone, mirrored])
 

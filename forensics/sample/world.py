@@ -14,9 +14,7 @@ from forensics.sample.constants import (
     HOUR_US,
     HOUR_WEIGHTS,
     ORDERS_FROM,
-    SPAN_DAYS,
     SPAN_END,
-    SPAN_START,
     _us,
 )
 
@@ -45,6 +43,7 @@ class World:
 
 
 KEY: Final[int] = 10**13
+ORDERS_MAX: Final[int] = 5_000_000
 T0: Final[int] = _us(ORDERS_FROM)
 
 ISV_UAS: Final[tuple[str, ...]] = (
@@ -97,7 +96,9 @@ def build_world(rng: np.random.Generator, events: int) -> World:
     )
     acc_name = names.to_series().scatter(list(range(len(FACTS.shop_subs) + 1)), [FACTS.shop_main, *FACTS.shop_subs])
 
-    n_orders = max(2000, events // 2)
+    # Orders grow with the events up to ORDERS_MAX (a thousand per shop on average): the world stays a few
+    # hundred MB however many events are drawn from it, as generation streams everything else.
+    n_orders = int(np.clip(events // 2, 2000, ORDERS_MAX))
     per_shop = rng.multinomial(n_orders - n_shops, shop_p) + 1
     order_shop = np.repeat(np.arange(n_shops), per_shop)
     created = _sample_times(rng, len(order_shop), T0, (_us(SPAN_END) - T0) // DAY_US)
@@ -139,40 +140,6 @@ def _sample_times(
     hour = rng.choice(24, n, p=p / p.sum())
     within = rng.integers(0, HOUR_US, n)
     out: np.ndarray = start_us + day * DAY_US + hour * HOUR_US + within
-    return out
-
-
-def _even_days(principal: np.ndarray, kind: np.ndarray, block: np.ndarray) -> np.ndarray:
-    """Spread each principal's work of each kind evenly over the span's days (counts differ by at most one).
-
-    Real staff and ERP apps do about the same work every day; purely random days would make some principal's
-    busiest day look like mass access against its own baseline. Within a principal, work is grouped by
-    `block` (the shop an app works for) before dealing out days, so every block is spread evenly too.
-    The draws are i.i.d., so a stable sort keeps a random order inside each group.
-    """
-    group = principal.astype(np.int64) * 64 + kind  # kinds < 64
-    order = np.argsort(group * 2**20 + block, kind="stable")  # blocks (shops) < 2**20
-    sorted_group = group[order]
-    starts = np.flatnonzero(np.r_[True, sorted_group[1:] != sorted_group[:-1]])
-    sizes = np.diff(np.r_[starts, len(order)])
-    rank = np.arange(len(order)) - np.repeat(starts, sizes)
-    day = np.empty(len(order), dtype=np.int64)
-    day[order] = (rank + sorted_group * 7) % SPAN_DAYS
-    return day
-
-
-def _local_hour(ts: np.ndarray) -> np.ndarray:
-    out: np.ndarray = ((ts - _us(SPAN_START)) % DAY_US) // HOUR_US  # SPAN_START is a local midnight
-    return out
-
-
-def _pick_shops(world: World, rng: np.random.Generator, n: int) -> np.ndarray:
-    out: np.ndarray = rng.choice(len(world.shop_p), n, p=world.shop_p)
-    return out
-
-
-def _pick_accounts(world: World, rng: np.random.Generator, shop: np.ndarray) -> np.ndarray:
-    out: np.ndarray = world.acc_start[shop] + (rng.random(len(shop)) * world.acc_count[shop]).astype(np.int64)
     return out
 
 
