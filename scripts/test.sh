@@ -5,5 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh --spark  # Java + pyspark: the Spark differential tests run too
 .venv/bin/ruff check forensics tests bench
 .venv/bin/mypy
-# two workers, whole files per worker (module fixtures are built once); a file or -k still works as arguments
+# two workers, whole files per worker (module fixtures are built once); a file or -k still works as arguments.
+# tests/conftest.py keeps all tests/test_spark_*.py on one worker: one JVM, one Spark session for them all.
 .venv/bin/pytest -n 2 --dist loadfile "$@"

@@ -148,3 +148,61 @@ def guilty_exhibit(tmp_path_factory: pytest.TempPathFactory) -> tuple[Case, Exhi
     ingest_plan(case, logs / "plan.toml", IngestOptions())
     return case, build_exhibit(case, None, unmask=True)
 
+
+
+# ---------------------------------------------------------------- Spark: one JVM for the whole test run
+# Starting a JVM costs tens of seconds on a loaded 2-core machine, and two JVMs on two workers fight over the
+# cores: every Spark test file (tests/test_spark_*.py) goes to the same xdist worker (see the scheduler
+# below) and shares one session, stopped only at the end of the run.
+SPARK_TEST_FILES = "test_spark_"
+SPARK_MASTER = "local[2]"
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    from forensics.engines.spark_ingest import _same_code_on_local_workers
+    from forensics.engines.spark_session import get_spark, pyspark_missing, stop_spark
+
+    missing = pyspark_missing()
+    if missing:
+        pytest.skip(f"Spark tests need: {missing}")
+    _same_code_on_local_workers()  # ingest tasks run this checkout's forensics in the Python workers
+    yield get_spark(SPARK_MASTER, warehouse=tmp_path_factory.mktemp("spark-warehouse"))
+    stop_spark()
+
+
+@pytest.fixture(scope="session")
+def spark_sample(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], tuple[Path, Case, object]]:
+    """variant -> (world, case, report): a 1,000-event sample world (seed 7) ingested with the local engine, built
+    once per run and shared by the Spark differential tests (checks on both engines; the reference the Spark
+    ingest is compared with). Read only, apart from the `check` custody entries checks append."""
+    from forensics.ingest import IngestOptions, ingest_plan
+    from forensics.sample import generate
+
+    built: dict[str, tuple[Path, Case, object]] = {}
+
+    def build(variant: str) -> tuple[Path, Case, object]:
+        if variant not in built:
+            root = tmp_path_factory.mktemp(f"spark-sample-{variant}", numbered=False)
+            world = generate(root / "world", variant, 1_000, 7).out_dir
+            case = init_case(root / "case")
+            (case.root / "case.toml").write_text((world / "case.toml").read_text(encoding="utf-8"), encoding="utf-8")
+            built[variant] = (world, case, ingest_plan(case, world / "plan.toml", IngestOptions()))
+        return built[variant]
+
+    return build
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """`--dist loadfile` (scripts/test.sh), except that all Spark test files form one unit: one worker, one JVM."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SparkFilesTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "spark test files" if Path(path).name.startswith(SPARK_TEST_FILES) else path
+
+    return SparkFilesTogether(config, log)  # type: ignore[arg-type]

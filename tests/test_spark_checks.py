@@ -2,14 +2,13 @@
 DuckDB and on Spark (local[2]); a warehouse table in the canonical schema can stand in for the events.
 
 Skipped, with the reason, only where pyspark or a Java runtime is missing (scripts/setup.sh installs both,
-so CI runs them). One SparkSession serves the whole test session.
+so CI runs them). One SparkSession serves the whole test run (the `spark` fixture, tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,31 +27,10 @@ MISSING = pyspark_missing()
 pytestmark = [pytest.mark.spark, pytest.mark.skipif(MISSING is not None, reason=f"Spark tests need: {MISSING}")]
 
 
-@pytest.fixture(scope="session")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from forensics.engines.spark_session import get_spark, stop_spark
-
-    warehouse = tmp_path_factory.mktemp("spark-warehouse")
-    session = get_spark("local[2]", warehouse=warehouse)
-    yield session
-    stop_spark()
-
-
-def _sample_case(root: Path, variant: str) -> Case:
-    from forensics.ingest import IngestOptions, ingest_plan
-    from forensics.sample import generate
-
-    world = root / f"world-{variant}"
-    generate(world, variant, 1_000, 7)
-    case = init_case(root / f"case-{variant}")
-    (case.root / "case.toml").write_text((world / "case.toml").read_text(encoding="utf-8"), encoding="utf-8")
-    ingest_plan(case, world / "plan.toml", IngestOptions())
+@pytest.fixture(params=["clean", "guilty", "gap"])
+def sample_case(request: pytest.FixtureRequest, spark_sample: Any) -> Case:
+    case: Case = spark_sample(str(request.param))[1]
     return case
-
-
-@pytest.fixture(scope="module", params=["clean", "guilty", "gap"])
-def sample_case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Case:
-    return _sample_case(tmp_path_factory.mktemp("spark-sample"), str(request.param))
 
 
 def _comparable(result: Any) -> dict[str, Any]:
@@ -74,7 +52,7 @@ def test_sample_case_checks_are_equal_on_duckdb_and_spark(spark: Any, sample_cas
     assert last["action"] == "check" and last["details"]["engine"] == "spark"
     assert last["details"]["verdicts"] == duck.verdicts
     # not only equal: what each variant planted is found (a bug shared by both engines would hide behind equality)
-    planted = {"clean": "clean", "guilty": "flagged", "gap": "inconclusive"}[sample_case.root.name.split("-", 1)[1]]
+    planted = {"clean": "clean", "guilty": "flagged", "gap": "inconclusive"}[sample_case.root.parent.name.split("-")[2]]
     assert on_spark.check("unmasked-view").verdict == planted
 
 

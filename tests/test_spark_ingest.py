@@ -1,7 +1,7 @@
 """Differential tests: `ingest --engine spark` builds the case the local engine builds.
 
 The sample world (`forensics sample`, guilty variant) is ingested once with the local engine and once on
-Spark in local mode (local[2], one SparkSession for the module). What must differ, and is ignored:
+Spark in local mode (local[2], the test run's one SparkSession: tests/conftest.py). What must differ, and is ignored:
 - the input entries' `ingested_at` (when each file was parsed),
 - the manifest's `updated_at`, the report's `case` (two case folders),
 - custody entries (times, hashes, how files were batched into seals, the recorded engine).
@@ -17,7 +17,6 @@ import gzip
 import json
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,22 +35,15 @@ from forensics.engines import spark_ingest  # noqa: E402
 from forensics.engines.spark_ingest import ingest_plan_spark  # noqa: E402
 from forensics.errors import ForensicsError, UsageError  # noqa: E402
 from forensics.ingest import IngestOptions, ingest_plan  # noqa: E402
-from forensics.sample import generate  # noqa: E402
 
 MASTER = "local[2]"
 DIFFERS_PER_INPUT = {"ingested_at"}  # when each file was parsed
 
 
 @pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    session = spark_ingest._session(MASTER)
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate(tmp_path_factory.mktemp("world") / "w", variant="guilty", events=1_000, seed=11).out_dir
+def world(spark_sample: Any) -> Path:
+    world: Path = spark_sample("guilty")[0]
+    return world
 
 
 def _new_case(path: Path, world: Path) -> Case:
@@ -61,10 +53,10 @@ def _new_case(path: Path, world: Path) -> Case:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, world: Path, spark: Any) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("cases")
-    local, on_spark = _new_case(root / "local", world), _new_case(root / "spark", world)
-    local_report = ingest_plan(local, world / "plan.toml", IngestOptions())
+def built(tmp_path_factory: pytest.TempPathFactory, spark_sample: Any, spark: Any) -> dict[str, Any]:
+    # the local engine's case is the shared guilty sample case (tests/conftest.py): ingested once per run
+    world, local, local_report = spark_sample("guilty")
+    on_spark = _new_case(tmp_path_factory.mktemp("cases") / "spark", world)
     spark_report = ingest_plan_spark(on_spark, world / "plan.toml", IngestOptions(), MASTER)
     return {"local": local, "spark": on_spark, "local_report": local_report, "spark_report": spark_report}
 

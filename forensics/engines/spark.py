@@ -37,6 +37,11 @@ VIEWS = ("events", "quarantine", "inputs", "runs")
 _READS_DATA = re.compile(r"\b(events|quarantine)\b", re.IGNORECASE)
 NUMERIC_INPUT_COLUMNS = {"bytes", "decompressed_bytes", "lines", "records", "events", "quarantined", "blank"}
 RUN_COLUMNS = ("seq", "at", "action", "command", "tool_version", "details", "prev_hash", "hash")
+# Every statement of a pack reads the events again (tens of Spark jobs per pack): up to this much Parquet on
+# disk, the events are kept in Spark's cache for the engine's life (memory first, spilling to the executors'
+# local disk, so a large case cannot exhaust memory) and dropped when the engine closes. Larger cases, and
+# warehouse tables, are read from their files by each statement as before.
+CACHE_EVENTS_MAX_BYTES = 256 * 1024 * 1024
 
 
 class SparkEngine:
@@ -51,6 +56,7 @@ class SparkEngine:
         self._case: Case | None = None
         self._udfs = False
         self._memo: dict[tuple[str, str], tuple[list[str], list[tuple[Any, ...]]]] = {}
+        self._cached: list[DataFrame] = []
 
     # ------------------------------------------------------------ building
 
@@ -82,7 +88,17 @@ class SparkEngine:
 
         events, _ = listed_outputs(case, manifest)
         frame = self._parquet(events, case.events_dir, events_struct())
-        frame.select(*[f"`{c}`" for c in [*EVENT_COLUMNS, "date"]]).createOrReplaceTempView("events")
+        view = frame.select(*[f"`{c}`" for c in [*EVENT_COLUMNS, "date"]])
+        if events and sum(p.stat().st_size for p in events) <= CACHE_EVENTS_MAX_BYTES:
+            view = self._cache(view)
+        view.createOrReplaceTempView("events")
+
+    def _cache(self, frame: DataFrame) -> DataFrame:
+        from pyspark import StorageLevel
+
+        cached = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        self._cached.append(cached)
+        return cached
 
     def _register_case_rest(self, case: Case, manifest: dict[str, Any]) -> None:
         from forensics.case import listed_outputs
@@ -206,6 +222,9 @@ class SparkEngine:
     def close(self) -> None:
         for view in VIEWS:
             self.spark.catalog.dropTempView(view)
+        for frame in self._cached:  # the cache's memory and spill files go back to the session
+            frame.unpersist()
+        self._cached = []
 
     def source(self) -> dict[str, Any] | None:
         return self._source
