@@ -253,6 +253,12 @@ low_volume AS (
       AND b.baseline >= $volume_min_baseline
       AND h.events < $volume_ratio * b.baseline
 ),
+in_window AS (
+    SELECT * FROM events
+    WHERE date BETWEEN CAST($padded_start AS DATE) AND CAST($padded_end AS DATE)
+      AND ts >= $padded_start
+      AND ts < $padded_end
+),
 copies AS (
     -- One record stored from more than one input (an export overlapping another, a file re-packed differently):
     -- the same source, node and seq, or (without a seq) the same canonical row apart from where it was read.
@@ -260,21 +266,15 @@ copies AS (
     -- colliding on it were reported as copies at 10 M events (tests/test_spark_duplicates.py).
     SELECT source, coalesce(node, '') AS node, min(ts) AS ts, count(*) AS stored,
            count(DISTINCT src_sha256) AS inputs
-    FROM events
-    WHERE date BETWEEN CAST($padded_start AS DATE) AND CAST($padded_end AS DATE)
-      AND ts >= $padded_start
-      AND ts < $padded_end
-      AND seq IS NOT NULL
+    FROM in_window
+    WHERE seq IS NOT NULL
     GROUP BY source, coalesce(node, ''), seq
     HAVING count(DISTINCT src_sha256) > 1
     UNION ALL
     SELECT source, coalesce(node, '') AS node, min(ts) AS ts, count(*) AS stored,
            count(DISTINCT src_sha256) AS inputs
-    FROM events
-    WHERE date BETWEEN CAST($padded_start AS DATE) AND CAST($padded_end AS DATE)
-      AND ts >= $padded_start
-      AND ts < $padded_end
-      AND seq IS NULL
+    FROM in_window
+    WHERE seq IS NULL
     GROUP BY source, coalesce(node, ''), ts, ts_raw, ts_offset, forwarded_for, actor_id, actor_type, merchant_id, action, action_raw, outcome,
              order_ids, fields, masked, record_count, export_scope, ip, user_agent, session_id, request_id,
              http_method, url_path, status, bytes, attrs
