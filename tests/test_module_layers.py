@@ -28,7 +28,6 @@ PACKAGE_DIR = Path(forensics.__file__).resolve().parent
 # split it. Never raise a number (split the module instead).
 LINE_BUDGET = 800
 OVER_BUDGET: dict[str, int] = {
-    "cli.py": 996,  # command groups still to move into cli_*.py like cli_mapping.py
     "ingest.py": 935,  # the two-stage parser and the sealer are separate jobs
     "formats/syslog.py": 821,  # RFC 3164 and RFC 5424 are separate parsers
 }
