@@ -32,12 +32,15 @@ from zoneinfo import ZoneInfo
 
 from forensics.engines.base import QUERY_ERRORS, Executes
 from forensics.errors import ForensicsError
+from forensics.packs.loading import builtin_pack_dirs
 
 EVIDENCE_KINDS: tuple[str, ...] = ("heartbeats", "seq", "volume")
 
 # The completeness check's final SELECT starts after this line; the figures replace what follows it.
 DEFECTS_MARKER = re.compile(r"^-- defects:.*$", re.MULTILINE)
-BUNDLED_COMPLETENESS = Path(__file__).resolve().parent.parent / "queries" / "order-leak" / "07_completeness.sql"
+# The shipped pack's completeness check, wherever the shipped packs are (a checkout's queries/ or a wheel's
+# forensics/_queries: packs.loading.builtin_pack_dirs).
+BUNDLED_COMPLETENESS_FILE = Path("order-leak") / "07_completeness.sql"
 
 # Appended to the completeness check's CTEs (scope, bounds, minutes, measured, normal_by_hour, normal, beats,
 # hourly, hour_baseline): per source, the figures the exhibit shows and the continuity evidence.
@@ -89,14 +92,23 @@ def figures_sql(completeness_sql: str | None) -> str:
     or its check does not mark its final SELECT with a '-- defects:' line)."""
     text = completeness_sql or ""
     marks = list(DEFECTS_MARKER.finditer(text))
+    bundled = None
     if not marks:
-        text = BUNDLED_COMPLETENESS.read_text(encoding="utf-8")
+        bundled = bundled_completeness()
+        text = bundled.read_text(encoding="utf-8")
         marks = list(DEFECTS_MARKER.finditer(text))
     if not marks:
-        raise ForensicsError(f"{BUNDLED_COMPLETENESS}: no '-- defects:' line before the final SELECT")
+        raise ForensicsError(f"{bundled}: no '-- defects:' line before the final SELECT")
     prefix = text[: marks[-1].start()].rstrip()
     # Header comments and the CTE list stay as they are; only the final SELECT is replaced.
     return prefix + FIGURES_TAIL
+
+
+def bundled_completeness() -> Path:
+    for root in builtin_pack_dirs():
+        if (root / BUNDLED_COMPLETENESS_FILE).is_file():
+            return root / BUNDLED_COMPLETENESS_FILE
+    raise ForensicsError(f"the shipped pack's {BUNDLED_COMPLETENESS_FILE} is not installed; reinstall forensics")
 
 
 # ---------------------------------------------------------------- times

@@ -18,13 +18,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from forensics.errors import ForensicsError
+from forensics.packs.results import CheckRun
 from forensics.schema import ACTIONS, PI_FIELDS
-
-if TYPE_CHECKING:
-    from forensics.packs import CheckRun
 
 
 @dataclass(frozen=True)

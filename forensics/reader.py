@@ -27,8 +27,8 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from forensics.custody import BackgroundHasher, DualHasher
 from forensics.errors import ForensicsError, UsageError
+from forensics.seal import BackgroundHasher, DualHasher
 
 # Bytes of decompressed text per batch: bounds memory whatever the input size. Measured on 1 M nginx
 # lines (bench/RESULTS.md): 8/16/32 MB blocks ingest at the same speed, peak RSS 0.6/0.9/1.3 GB.

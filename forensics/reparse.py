@@ -14,17 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forensics.errors import ForensicsError, UsageError
+from forensics.rowcheck import Problem
 
 if TYPE_CHECKING:
     from forensics.case import Case
-    from forensics.custody import Problem
+
 
 def verify_reparse(
     case: Case, manifest: dict[str, Any], roots: dict[tuple[str, int], tuple[str, int]], problems: list[Problem]
 ) -> int:
     """Re-ingest every preserved input in a scratch folder and compare; returns how many were."""
-    from forensics.custody import Problem
-
     count = 0
     for item in manifest.get("inputs", []):
         if not item.get("preserved_copy") or item.get("skipped_duplicate"):

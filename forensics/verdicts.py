@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from forensics import completeness as completeness_mod
@@ -28,10 +28,9 @@ from forensics.completeness import SourceCompleteness as SourceCompleteness
 from forensics.completeness import utc as _utc
 from forensics.engines.base import QUERY_ERRORS, Executes
 from forensics.errors import ForensicsError
-
-if TYPE_CHECKING:
-    from forensics.exposure import ChannelExposure
-    from forensics.packs import Check, CheckRun
+from forensics.exposure import ChannelExposure, summarize
+from forensics.packs.model import Check, display_value
+from forensics.packs.results import CheckRun
 
 # ---------------------------------------------------------------- window and clock skew
 
@@ -320,8 +319,6 @@ def _absent_roles(check: Check) -> list[str]:
 
 
 def _substitute(text: str, values: Mapping[str, Any]) -> str:
-    from forensics.packs import display_value
-
     return re.sub(r"\$([a-z_]+)", lambda m: display_value(values.get(m.group(1), m.group(0))), text)
 
 
@@ -463,8 +460,6 @@ def decide(
         return Decision(plain.verdict, reason, plain.scope, facts={**plain.facts, "warnings": presence.warnings()})
     if check.expect == "info":
         if exposures is not None:
-            from forensics.exposure import summarize
-
             return Decision("info", summarize(exposures), facts={"kind": "exposure"})
         sources = sorted({str(r.get("source")) for r in run.records() if r.get("source") is not None})
         where = f" across {_plural(len(sources), 'source')} ({', '.join(sources)})" if sources else ""
