@@ -328,6 +328,25 @@ def _print_ingest_table(report: Any) -> None:
     )
 
 
+def _exhibit_engine_options(command: Any) -> Any:
+    """--engine/--master/--table for exhibit and verify (the same meaning as for check)."""
+    command = click.option(
+        "--table",
+        "tables",
+        multiple=True,
+        metavar="events=DB.TABLE",
+        help="With --engine spark: the events are a warehouse table in the canonical schema, not sealed files "
+        "(verify: default the table the exhibit records).",
+    )(command)
+    command = click.option("--master", help="Spark master URL (default local[2]); with --engine spark.")(command)
+    return click.option(
+        "--engine",
+        type=click.Choice(["duckdb", "spark"]),
+        default=None,
+        help="Where the pack runs: DuckDB (default) or Apache Spark (pip install 'forensics[spark]', Java).",
+    )(command)
+
+
 @main.command()
 @click.argument("target", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print {ok, problems: [{kind, path, detail}], retracted, notes}.")
@@ -356,6 +375,7 @@ def _print_ingest_table(report: Any) -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="EXHIBIT only: the case folder to re-derive it from (default: the path the exhibit records).",
 )
+@_exhibit_engine_options
 @_friendly
 def verify(
     target: Path,
@@ -364,6 +384,9 @@ def verify(
     trust: tuple[Path, ...],
     tsa_certs: tuple[Path, ...],
     case_dir: Path | None,
+    engine: str,
+    master: str | None,
+    tables: tuple[str, ...],
 ) -> None:
     """Recompute every hash of a CASE or an EXHIBIT folder; exit 1 naming each mismatch.
 
@@ -372,6 +395,10 @@ def verify(
     its signatures and timestamps (CASE/witnesses) against the custody log. For an EXHIBIT the pack is
     re-run on the case and exhibit.json, the charts, the PDF (page text) and the HTML are re-derived and
     compared; the custody head it was built on and its custody entry must still be in the log.
+    An EXHIBIT of a warehouse table is re-run on that table with --engine spark (another name with
+    --table events=DB.TABLE): a changed digest, row count or version fails it ("the table changed");
+    without --engine spark its files and seals are checked and it FAILS with `table_rerun`, since its
+    findings were not re-derived.
     """
     notes: list[str] = []
     if (target / "exhibit.json").exists():
@@ -379,13 +406,13 @@ def verify(
 
         if trust or tsa_certs:
             raise UsageError("--trust and --tsa-cert check a case's witnesses: give the CASE folder")
-        report: Any = verify_exhibit(target, case_dir)
+        report: Any = verify_exhibit(target, case_dir, engine, master, _parse_tables(tables) or None)
         if not as_json:
             click.echo(f"case: {report.case or '(not found)'}")
             for note in report.notes:
                 click.echo(f"note: {note}")
-    elif case_dir is not None:
-        raise UsageError("--case applies to an EXHIBIT folder only")
+    elif case_dir is not None or engine or master or tables:
+        raise UsageError("--case, --engine, --master and --table apply to an EXHIBIT folder only")
     else:
         from forensics.case import open_case
         from forensics.custody import verify_case
@@ -842,15 +869,14 @@ def schema(dialect: str, table: str) -> None:
 @click.option("--unmask", is_flag=True, help="Also write a sealed unmasked version linked by hash.")
 @click.option("--number", help="Exhibit number, e.g. E-3 (default: case.toml).")
 @click.option("--font-path", type=click.Path(exists=True, path_type=Path), help="Folder or file of a CJK font.")
-@click.option(
-    "--allow-unverified", is_flag=True, help="Build even if the case fails verify; every page then says so."
-)
+@click.option("--allow-unverified", is_flag=True, help="Build even if the case fails verify; every page then says so.")
 @click.option("--replace", is_flag=True, help="Replace an earlier exhibit with the same number (recorded in custody).")
 @click.option(
     "--key-file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Pseudonym key file (default: ~/.config/forensics/keys/CASE-ID.key, outside the case; never hand it over).",
 )
+@_exhibit_engine_options
 @_friendly
 def exhibit(
     case: Path,
@@ -862,12 +888,17 @@ def exhibit(
     allow_unverified: bool,
     replace: bool,
     key_file: Path | None,
+    engine: str,
+    master: str | None,
+    tables: tuple[str, ...],
 ) -> None:
     """Write the court exhibit: PDF/A-2b, HTML, JSON findings and a hash manifest.
 
     The case is verified first (custody, manifest, file hashes); a case that fails is refused unless
     --allow-unverified, and then every page says so. An existing exhibit folder is never overwritten without
-    --replace."""
+    --replace. With --engine spark --table events=DB.TABLE the pack runs on a warehouse table and the
+    exhibit states it (table, catalog version, rows, digest, Spark, when read): its findings are about the
+    table as read then, not sealed raw files; the case folder may then hold no sealed inputs at all."""
     import shlex
 
     from forensics.case import case_lock, open_case
@@ -885,11 +916,15 @@ def exhibit(
             allow_unverified=allow_unverified,
             replace=replace,
             key_file=key_file,
+            engine=engine or "duckdb",
+            master=master,
+            tables=_parse_tables(tables) or None,
         )
     for line in result.summary:
         click.echo(line)
     click.echo(f"exhibit: {result.pdf}")
-    click.echo(f"verify with: forensics verify {shlex.quote(str(result.out_dir))}")
+    spark = " --engine spark" + (f" --master {shlex.quote(master)}" if master else "") if tables else ""
+    click.echo(f"verify with: forensics verify {shlex.quote(str(result.out_dir))}{spark}")
 
 
 @main.command()
