@@ -19,8 +19,10 @@ import click
 from forensics import __version__, cli_case, cli_packs
 from forensics.cli_common import console as _console
 from forensics.cli_common import decode_raw as decode_raw
+from forensics.cli_common import exhibit_engine_options
 from forensics.cli_common import friendly as _friendly
 from forensics.cli_common import literal as _literal
+from forensics.cli_common import parse_tables as _parse_tables
 from forensics.cli_common import print_json as _print_json
 from forensics.errors import UsageError
 
@@ -137,16 +139,6 @@ def check(
         sys.exit(1)
 
 
-def _parse_tables(tables: tuple[str, ...]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for t in tables:
-        view, sep, name = t.partition("=")
-        if not sep or not view.strip() or not name.strip():
-            raise UsageError(f"--table takes view=DB.TABLE, e.g. events=warehouse.canonical_events (got {t!r})")
-        out[view.strip()] = name.strip()
-    return out
-
-
 def _source_line(source: dict[str, Any]) -> str:
     version = f", version {source['version']}" if source.get("version") is not None else ""
     return (
@@ -204,8 +196,6 @@ def _print_verdicts(data: dict[str, Any]) -> None:
     _console().print(table)
 
 
-
-
 # ---------------------------------------------------------------- exhibit / sample / fuzz / demo
 
 
@@ -224,15 +214,14 @@ def _print_verdicts(data: dict[str, Any]) -> None:
 @click.option("--unmask", is_flag=True, help="Also write a sealed unmasked version linked by hash.")
 @click.option("--number", help="Exhibit number, e.g. E-3 (default: case.toml).")
 @click.option("--font-path", type=click.Path(exists=True, path_type=Path), help="Folder or file of a CJK font.")
-@click.option(
-    "--allow-unverified", is_flag=True, help="Build even if the case fails verify; every page then says so."
-)
+@click.option("--allow-unverified", is_flag=True, help="Build even if the case fails verify; every page then says so.")
 @click.option("--replace", is_flag=True, help="Replace an earlier exhibit with the same number (recorded in custody).")
 @click.option(
     "--key-file",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Pseudonym key file (default: ~/.config/forensics/keys/CASE-ID.key, outside the case; never hand it over).",
 )
+@exhibit_engine_options
 @_friendly
 def exhibit(
     case: Path,
@@ -244,12 +233,17 @@ def exhibit(
     allow_unverified: bool,
     replace: bool,
     key_file: Path | None,
+    engine: str | None,
+    master: str | None,
+    tables: tuple[str, ...],
 ) -> None:
     """Write the court exhibit: PDF/A-2b, HTML, JSON findings and a hash manifest.
 
     The case is verified first (custody, manifest, file hashes); a case that fails is refused unless
     --allow-unverified, and then every page says so. An existing exhibit folder is never overwritten without
-    --replace."""
+    --replace. With --engine spark --table events=DB.TABLE the pack runs on a warehouse table and the
+    exhibit states it (table, catalog version, rows, digest, Spark, when read): its findings are about the
+    table as read then, not sealed raw files; the case folder may then hold no sealed inputs at all."""
     import shlex
 
     from forensics.case import case_lock, open_case
@@ -267,11 +261,15 @@ def exhibit(
             allow_unverified=allow_unverified,
             replace=replace,
             key_file=key_file,
+            engine=engine or "duckdb",
+            master=master,
+            tables=_parse_tables(tables) or None,
         )
     for line in result.summary:
         click.echo(line)
     click.echo(f"exhibit: {result.pdf}")
-    click.echo(f"verify with: forensics verify {shlex.quote(str(result.out_dir))}")
+    spark = " --engine spark" + (f" --master {shlex.quote(master)}" if master else "") if tables else ""
+    click.echo(f"verify with: forensics verify {shlex.quote(str(result.out_dir))}{spark}")
 
 
 @main.command()

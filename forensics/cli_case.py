@@ -16,9 +16,11 @@ import click
 
 from forensics.cli_common import (
     console,
+    exhibit_engine_options,
     friendly,
     json_default,
     literal,
+    parse_tables,
     print_json,
     progress_callback,
     table_cell,
@@ -233,6 +235,7 @@ def _print_ingest_table(report: Any) -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="EXHIBIT only: the case folder to re-derive it from (default: the path the exhibit records).",
 )
+@exhibit_engine_options
 @friendly
 def verify(
     target: Path,
@@ -241,6 +244,9 @@ def verify(
     trust: tuple[Path, ...],
     tsa_certs: tuple[Path, ...],
     case_dir: Path | None,
+    engine: str | None,
+    master: str | None,
+    tables: tuple[str, ...],
 ) -> None:
     """Recompute every hash of a CASE or an EXHIBIT folder; exit 1 naming each mismatch.
 
@@ -249,6 +255,10 @@ def verify(
     its signatures and timestamps (CASE/witnesses) against the custody log. For an EXHIBIT the pack is
     re-run on the case and exhibit.json, the charts, the PDF (page text) and the HTML are re-derived and
     compared; the custody head it was built on and its custody entry must still be in the log.
+    An EXHIBIT of a warehouse table is re-run on that table with --engine spark (another name with
+    --table events=DB.TABLE): a changed digest, row count or version fails it ("the table changed");
+    without --engine spark its files and seals are checked and it FAILS with `table_rerun`, since its
+    findings were not re-derived.
     """
     notes: list[str] = []
     if (target / "exhibit.json").exists():
@@ -256,13 +266,13 @@ def verify(
 
         if trust or tsa_certs:
             raise UsageError("--trust and --tsa-cert check a case's witnesses: give the CASE folder")
-        report: Any = verify_exhibit(target, case_dir)
+        report: Any = verify_exhibit(target, case_dir, engine, master, parse_tables(tables) or None)
         if not as_json:
             click.echo(f"case: {report.case or '(not found)'}")
             for note in report.notes:
                 click.echo(f"note: {note}")
-    elif case_dir is not None:
-        raise UsageError("--case applies to an EXHIBIT folder only")
+    elif case_dir is not None or engine or master or tables:
+        raise UsageError("--case, --engine, --master and --table apply to an EXHIBIT folder only")
     else:
         from forensics.case import open_case
         from forensics.custody import verify_case

@@ -21,7 +21,6 @@ from forensics.errors import ForensicsError, UsageError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-
 def friendly(func: F) -> F:
     """Turn library errors into one line and an exit code."""
 
@@ -129,3 +128,33 @@ def progress_callback() -> Any:
         progress.update(tasks[path], completed=done)
 
     return progress, update
+
+
+def parse_tables(tables: tuple[str, ...]) -> dict[str, str]:
+    """--table view=DB.TABLE options as {view: table}; a malformed one is a usage error, not a guess."""
+    out: dict[str, str] = {}
+    for t in tables:
+        view, sep, name = t.partition("=")
+        if not sep or not view.strip() or not name.strip():
+            raise UsageError(f"--table takes view=DB.TABLE, e.g. events=warehouse.canonical_events (got {t!r})")
+        out[view.strip()] = name.strip()
+    return out
+
+
+def exhibit_engine_options(command: F) -> F:
+    """--engine/--master/--table for exhibit and verify (the same meaning as for check)."""
+    command = click.option(
+        "--table",
+        "tables",
+        multiple=True,
+        metavar="events=DB.TABLE",
+        help="With --engine spark: the events are a warehouse table in the canonical schema, not sealed files "
+        "(verify: default the table the exhibit records).",
+    )(command)
+    command = click.option("--master", help="Spark master URL (default local[2]); with --engine spark.")(command)
+    return click.option(
+        "--engine",
+        type=click.Choice(["duckdb", "spark"]),
+        default=None,
+        help="Where the pack runs: DuckDB (default) or Apache Spark (pip install 'forensics[spark]', Java).",
+    )(command)

@@ -198,6 +198,13 @@ def _manifest(
 
 
 def _summary(record: dict[str, Any]) -> list[str]:
+    from forensics.exhibit.table_source import summary_line
+
+    table = summary_line(record)
+    return ([table] if table else []) + _verdict_summary(record)
+
+
+def _verdict_summary(record: dict[str, Any]) -> list[str]:
     checks = record.get("checks", [])
     counts: dict[str, int] = {}
     for c in checks:
@@ -342,9 +349,14 @@ def build_exhibit(
     allow_unverified: bool = False,
     replace: bool = False,
     key_file: Path | None = None,
+    engine: str = "duckdb",
+    master: str | None = None,
+    tables: dict[str, str] | None = None,
 ) -> ExhibitResult:
-    """Run the case's query pack and render the exhibit (and, with unmask, a sealed unmasked sibling)."""
-    from forensics.packs import run_pack
+    """Run the case's query pack and render the exhibit (and, with unmask, a sealed unmasked sibling).
+
+    engine/master/tables as for `forensics check`: with tables={"events": "DB.TABLE"} the pack runs on Spark
+    over that warehouse table, and the exhibit says so (exhibit.json ``source``, table_source.py)."""
 
     if lang not in LANGS:
         raise UsageError(f"--lang {lang!r}: choose one of {', '.join(LANGS)}")
@@ -358,7 +370,7 @@ def build_exhibit(
     if unmask:
         replaced["sealed_"] = prepare_out_dir(sealed_dir, replace)
     verification = _verify_first(case, allow_unverified)
-    pack = run_pack(case, None, {}).to_json(full=True)
+    pack = run_pack_on(case, engine, master, tables)
     key, key_note = case_key(case.root, case_id(_read_custody(case), case.root), key_file)  # hostile: key off-case
     if key_note:
         logging.getLogger("forensics").warning(key_note)
@@ -395,6 +407,29 @@ def build_exhibit(
         result.sealed = _build_sealed(inputs_for, key, people, fonts, result, seal)
     _log_custody(case, result, custody_head(custody), seal, replaced)
     return result
+
+
+def run_pack_on(case: Case, engine: str, master: str | None, tables: dict[str, str] | None) -> dict[str, Any]:
+    """The case's pack on the chosen engine; a warehouse source also names the engine that read it, and when."""
+    from forensics.engines.base import open_engine
+    from forensics.packs import run_pack
+
+    runner = open_engine(case, engine, master, tables)  # as check_case: run_pack owns it from here
+    pack: dict[str, Any] = run_pack(case, None, {}, engine=runner).to_json(full=True)
+    if "source" in pack:
+        pack["source"] = dict(pack["source"], **engine_facts(runner))
+    return pack
+
+
+def engine_facts(runner: Any) -> dict[str, Any]:
+    """Which Spark read the table, on which master, and when (UTC)."""
+    spark = getattr(runner, "spark", None)
+    return {
+        "engine": "spark",
+        "spark_version": str(getattr(spark, "version", "unknown")),
+        "master": str(spark.sparkContext.master) if spark is not None else "unknown",
+        "read_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
+    }
 
 
 def _relocated(result: ExhibitResult, out_dir: Path) -> ExhibitResult:

@@ -31,6 +31,7 @@ from forensics.exhibit.basis import (
 )
 from forensics.exhibit.labels import column_label
 from forensics.exhibit.record_parts import exposure_counted, facts_record
+from forensics.exhibit.table_source import source_record, source_view
 from forensics.masking import Masker, Style
 
 # The exhibit format: bump it whenever this version would render an earlier exhibit's record differently (record
@@ -99,6 +100,7 @@ def build_record(src: RecordInputs, masker: Masker) -> dict[str, Any]:
         "pack": {"name": pack.get("pack"), "version": pack.get("version"), "params": dict(pack.get("params", {}))},
         "checks": checks,
         "address_basis": address_record(config),  # the case's own proxies, not log content: not masked
+        **({"source": source_record(pack)} if source_record(pack) else {}),  # a warehouse table, not sealed files
         "charts": dict(src.charts),
         "case_ref": dict(src.case_ref),
         "digests": {
@@ -396,6 +398,7 @@ def build_view(record: dict[str, Any], stamp: str) -> dict[str, Any]:
         "cover": _cover_view(record.get("cover", {})),
         "window": _window_view(window, tz),
         "purposes": _purposes(record, window, tz, refs),
+        "table_source": source_view(record),
         "sources": [_source_view(s) for s in record.get("sources", [])],
         "extraction": _extraction_view(record.get("extraction", {}), tz),
         "time_basis": _time_basis_view(record, tz),

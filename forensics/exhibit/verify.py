@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from forensics.custody import GENESIS, Problem, VerifyReport, hash_file, read_custody
-from forensics.errors import ForensicsError
+from forensics.engines.base import open_engine
+from forensics.errors import ForensicsError, UsageError
 from forensics.exhibit.build import MANIFEST_FORMAT, SEAL_KEYS, folder_files
 from forensics.exhibit.model import EXHIBIT_FORMAT
 from forensics.exhibit.seal import bytes_sha256, exhibit_stamp
@@ -38,7 +39,18 @@ class ExhibitVerifyReport(VerifyReport):
         return dict(super().to_json(), case=self.case, notes=list(self.notes))
 
 
-def verify_exhibit(exhibit_dir: Path, case_dir: Path | None = None) -> ExhibitVerifyReport:
+def verify_exhibit(
+    exhibit_dir: Path,
+    case_dir: Path | None = None,
+    engine: str | None = None,
+    master: str | None = None,
+    tables: dict[str, str] | None = None,
+) -> ExhibitVerifyReport:
+    """engine/master/tables: how to re-run an exhibit whose source is a warehouse table (Spark, the recorded
+    table unless --table names another); without --engine spark such an exhibit cannot be re-derived, which
+    is reported as a problem (table_rerun)."""
+    if (master or tables) and engine != "spark":
+        raise UsageError("--master and --table need --engine spark")
     problems: list[Problem] = []
     checked: dict[str, int] = {}
     report = ExhibitVerifyReport(ok=False, problems=problems, checked=checked)
@@ -62,7 +74,8 @@ def verify_exhibit(exhibit_dir: Path, case_dir: Path | None = None) -> ExhibitVe
             checked["case_inputs"] = _verify_inputs(case, manifest, problems)
             custody = _custody(case)
             checked["custody"] = _verify_custody(case, record, manifest, custody, problems)
-            checked.update(_rerun(exhibit_dir, case, record, manifest, custody, report))
+            runner = {"engine": engine, "master": master, "tables": tables}
+            checked.update(_rerun(exhibit_dir, case, record, manifest, custody, report, runner))
     report.ok = not problems
     return report
 
@@ -272,15 +285,26 @@ def _rerun(
     manifest: dict[str, Any],
     custody: list[dict[str, Any]],
     report: ExhibitVerifyReport,
+    runner: dict[str, Any],
 ) -> dict[str, int]:
     from forensics.exhibit.rederive import compare_records, rederive_record, rerender
+    from forensics.exhibit.table_source import is_table
     from forensics.packs import run_pack
 
     problems = report.problems
     pack = record.get("pack", {})
     params = {str(k): str(v) for k, v in (pack.get("params") or {}).items() if v not in (None, "")}
+    source = record.get("source")
     try:
-        fresh = run_pack(case, pack.get("name"), params).to_json(full=True)
+        if is_table(source):
+            fresh = _rerun_on_table(case, pack, params, source, runner, problems)
+            if fresh is None:
+                return {}
+        else:
+            engine = open_engine(case, runner.get("engine") or "duckdb", runner.get("master"), runner.get("tables"))
+            fresh = run_pack(case, pack.get("name"), params, engine=engine).to_json(full=True)
+    except UsageError:
+        raise  # a wrong option (e.g. --table without --engine spark) is the user's to fix, not a finding
     except ForensicsError as exc:
         problems.append(Problem("rerun", str(pack.get("name")), f"could not re-run the pack: {exc}"))
         return {}
@@ -293,6 +317,38 @@ def _rerun(
         compare_records(record, derived, problems)
     checked.update(rerender(exhibit_dir, record, fresh, str(manifest.get("exhibit_digest")), problems))
     return checked
+
+
+def _rerun_on_table(
+    case: Any,
+    pack: dict[str, Any],
+    params: dict[str, str],
+    source: dict[str, Any],
+    runner: dict[str, Any],
+    problems: list[Problem],
+) -> dict[str, Any] | None:
+    """Re-read the warehouse table the exhibit was built from; None when it cannot be (no Spark asked for)."""
+    from forensics.exhibit.table_source import changed
+    from forensics.packs import run_pack
+
+    table = str(source.get("table"))
+    if runner.get("engine") != "spark":
+        detail = (
+            f"the findings were NOT re-derived: the exhibit's source is the warehouse table {table}, not sealed "
+            f"files; only the exhibit's own files and seals were checked. Re-run: forensics verify EXHIBIT "
+            f"--engine spark [--master URL] [--table events={table}]"
+        )
+        problems.append(Problem("table_rerun", table, detail))
+        return None
+    tables = runner.get("tables") or {"events": table}
+    engine = open_engine(case, "spark", runner.get("master"), tables)
+    fresh: dict[str, Any] = run_pack(case, pack.get("name"), params, engine=engine).to_json(full=True)
+    differences = changed(source, fresh.get("source") or {})
+    if differences:
+        detail = "the table changed since the exhibit was built: " + "; ".join(differences)
+        problems.append(Problem("table", str(tables.get("events")), detail))
+    fresh["source"] = dict(source)  # when and by which Spark it was read is the exhibit's record, not re-derived
+    return fresh
 
 
 def _compare_digests(record: dict[str, Any], fresh: dict[str, Any], problems: list[Problem]) -> int:
