@@ -45,6 +45,7 @@ class Measure:
     narrow_total: float = 0.0
     hour_total: float = 0.0
     verdicts: dict[str, str] = field(default_factory=dict)
+    result_sha256: dict[str, str] = field(default_factory=dict)  # per check: equal across engines or a bug
     engine: str = "duckdb"
     load: float = 0.0  # 1-minute load average when the measure ended (the machine may be shared)
 
@@ -131,6 +132,7 @@ def measure(
         narrow_total=narrow_total,
         hour_total=hour_total,
         verdicts=result.verdicts,
+        result_sha256={c["id"]: c["result_sha256"] for c in result.to_json()["checks"]},
         engine=engine,
         load=os.getloadavg()[0],
     )

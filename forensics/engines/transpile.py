@@ -22,6 +22,8 @@ meaning, the tree is rewritten before Spark SQL is generated, so that both engin
 - `len(list)` -> `size(list)` for a list column of the canonical schema or a list expression (Spark's
   length() takes only text).
 - `(a, b) IN (SELECT (x, y) ...)` -> `(a, b) IN (SELECT x, y ...)` (DuckDB row value, Spark column list).
+- `WITH x AS [NOT] MATERIALIZED (...)` -> `WITH x AS (...)`: DuckDB's hint whether to store a CTE that is
+  read twice; Spark has no such syntax (it plans a CTE per reference) and the rows are the same.
 
 Known differences that no rewrite hides (documented, not expected in pack SQL): `list(x)` keeps NULL
 elements in DuckDB and drops them in Spark; `list(x ORDER BY y)` with another key is refused; a double
@@ -184,6 +186,8 @@ def _rewrite(node: exp.Expression, sql: str, where: str, first_line: int) -> exp
         return _row_in(node)
     if isinstance(node, exp.Length) and _is_list(node.this):
         return _fn("SIZE", node.this)
+    if isinstance(node, exp.CTE) and node.args.get("materialized") is not None:
+        node.set("materialized", None)
     return node
 
 

@@ -253,17 +253,34 @@ low_volume AS (
       AND b.baseline >= $volume_min_baseline
       AND h.events < $volume_ratio * b.baseline
 ),
-in_window AS (
+in_window AS NOT MATERIALIZED (
+    -- Read by both branches of copies: NOT MATERIALIZED lets each read only the columns it needs (DuckDB would
+    -- otherwise store every column of every row in the window first: 9.4 s of 10 s at 10 M events; Spark drops
+    -- the hint).
     SELECT * FROM events
     WHERE date BETWEEN CAST($padded_start AS DATE) AND CAST($padded_end AS DATE)
       AND ts >= $padded_start
       AND ts < $padded_end
 ),
+copy_candidates AS (
+    -- A cheap first pass over rows without a seq: equal records have equal (source, node, ts) and hash equally,
+    -- so every group of copies lies in one bucket stored from more than one input. A bucket may also hold
+    -- distinct records whose hashes collide (Spark's hash() is 32-bit: tests/test_spark_duplicates.py holds such
+    -- a pair for these columns), so it only names the moments to look at; grouping every row by its 26 columns
+    -- instead cost 2x the completeness check at 10 M events (bench/copies.py).
+    SELECT DISTINCT source, coalesce(node, '') AS node, ts
+    FROM in_window
+    WHERE seq IS NULL
+    GROUP BY source, coalesce(node, ''), ts,
+             hash(ts, ts_raw, actor_id, actor_type, merchant_id, action, action_raw, outcome, order_ids, fields,
+                  masked, record_count, export_scope, ip, user_agent, session_id, request_id, http_method, url_path,
+                  status, bytes, attrs)
+    HAVING count(DISTINCT src_sha256) > 1
+),
 copies AS (
     -- One record stored from more than one input (an export overlapping another, a file re-packed differently):
     -- the same source, node and seq, or (without a seq) the same canonical row apart from where it was read.
-    -- Grouped by the values themselves, never by a hash of them: Spark's hash() is 32-bit, and distinct records
-    -- colliding on it were reported as copies at 10 M events (tests/test_spark_duplicates.py).
+    -- Decided by the values themselves, never by a hash of them.
     SELECT source, coalesce(node, '') AS node, min(ts) AS ts, count(*) AS stored,
            count(DISTINCT src_sha256) AS inputs
     FROM in_window
@@ -271,14 +288,16 @@ copies AS (
     GROUP BY source, coalesce(node, ''), seq
     HAVING count(DISTINCT src_sha256) > 1
     UNION ALL
-    SELECT source, coalesce(node, '') AS node, min(ts) AS ts, count(*) AS stored,
-           count(DISTINCT src_sha256) AS inputs
-    FROM in_window
-    WHERE seq IS NULL
-    GROUP BY source, coalesce(node, ''), ts, ts_raw, ts_offset, forwarded_for, actor_id, actor_type, merchant_id, action, action_raw, outcome,
-             order_ids, fields, masked, record_count, export_scope, ip, user_agent, session_id, request_id,
-             http_method, url_path, status, bytes, attrs
-    HAVING count(DISTINCT src_sha256) > 1
+    SELECT u.source, coalesce(u.node, '') AS node, min(u.ts) AS ts, count(*) AS stored,
+           count(DISTINCT u.src_sha256) AS inputs
+    FROM in_window AS u
+    JOIN copy_candidates AS c ON u.source = c.source AND coalesce(u.node, '') = c.node AND u.ts = c.ts
+    WHERE u.seq IS NULL
+    GROUP BY u.source, coalesce(u.node, ''), u.ts, u.ts_raw, u.ts_offset, u.forwarded_for, u.actor_id,
+             u.actor_type, u.merchant_id, u.action, u.action_raw, u.outcome, u.order_ids, u.fields, u.masked,
+             u.record_count, u.export_scope, u.ip, u.user_agent, u.session_id, u.request_id, u.http_method,
+             u.url_path, u.status, u.bytes, u.attrs
+    HAVING count(DISTINCT u.src_sha256) > 1
 ),
 duplicates AS (
     SELECT
