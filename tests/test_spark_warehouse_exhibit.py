@@ -2,7 +2,9 @@
 
 The court must read that the findings rest on a table as Spark read it, not on sealed raw files; verify must
 re-read the table (and fail when it changed) or say loudly that it could not. One guilty sample case and its
-table are built once for the module; Spark runs local[2] (skipped, with the reason, without pyspark or Java).
+table are built once for the module; the table's exhibit is built in a case folder with no sealed inputs (all
+it has is the sealed case's case.toml), the case a platform's warehouse team would hand over. Spark runs
+local[2] in the test run's one session (tests/conftest.py; skipped, with the reason, without pyspark or Java).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ class World:
     case: Case
     rows: int
     sealed: ExhibitResult  # the same pack on the case's sealed files (DuckDB)
-    table: ExhibitResult  # the pack on the warehouse table
+    table: ExhibitResult  # the pack on the warehouse table, from a case folder without sealed inputs
 
 
 def _pdf_text(path: Path) -> str:
@@ -64,11 +65,7 @@ def _key_file(root: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    from forensics.engines import spark_session
-
-    created = spark_session._SESSION.get("spark") is None
-    spark = spark_session.get_spark("local[2]", warehouse=tmp_path_factory.mktemp("wh-warehouse"))
+def world(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> World:
     root = tmp_path_factory.mktemp("wh-exhibit")
     case = _sample_case(root)
     events, _ = listed_outputs(case, case.manifest())
@@ -76,10 +73,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     frame.write.mode("overwrite").saveAsTable(TABLE)
     key = _key_file(root)
     sealed = build_exhibit(case, root / "sealed", number="E-1", key_file=key)
-    table = build_exhibit(case, root / "table", number="E-2", key_file=key, engine="spark", tables={"events": TABLE})
-    yield World(spark, case, int(frame.count()), sealed, table)
-    if created:
-        spark_session.stop_spark()
+    bare = init_case(root / "bare")
+    shutil.copyfile(case.toml_path, bare.toml_path)
+    table = build_exhibit(bare, root / "table", number="E-2", key_file=key, engine="spark", tables={"events": TABLE})
+    return World(spark, case, int(frame.count()), sealed, table)
 
 
 def _record(result: ExhibitResult) -> dict[str, Any]:
@@ -99,6 +96,7 @@ def test_table_exhibit_flags_what_the_sealed_file_exhibit_flags(world: World) ->
     assert source["version"] is None and source["rows_without_row_digest"] == 0
     assert source["engine"] == "spark" and source["master"].startswith("local") and source["spark_version"]
     assert world.table.summary[0].startswith(f"source: warehouse table {TABLE}")
+    assert table["extraction"]["inputs"] == [] and "0 inputs" in world.table.summary[2]  # nothing sealed here
 
 
 def test_pdf_and_html_state_the_table_in_both_languages(world: World) -> None:
@@ -142,23 +140,11 @@ def test_hostile_catalog_version_is_shown_inert(world: World, tmp_path: Path, mo
     html = result.html.read_text(encoding="utf-8")
     assert "<script>" not in html and "\u202e" not in html and "&lt;script&gt;" in html
     pdf = _pdf_text(result.pdf)
-    assert len(PdfReader(str(result.pdf)).pages) == len(PdfReader(str(world.table.pdf)).pages)  # no #set page
+    a4 = PdfReader(str(world.sealed.pdf)).pages[0].mediabox
+    assert all(page.mediabox == a4 for page in PdfReader(str(result.pdf)).pages)  # no #set page(width: 1cm)
     assert "<script>alert(1)</script>" in pdf and "\u202e" not in pdf
     with pytest.raises(UsageError, match="--table events="):
         build_exhibit(world.case, tmp_path / "bad", number="E-4", engine="spark", tables={"events": "a;<b>"})
-
-
-def test_case_without_sealed_inputs_builds_an_exhibit_from_the_table(world: World, tmp_path: Path) -> None:
-    case = init_case(tmp_path / "bare")
-    shutil.copyfile(world.case.toml_path, case.toml_path)
-    result = build_exhibit(
-        case, tmp_path / "out", number="E-9", key_file=_key_file(tmp_path), engine="spark", tables={"events": TABLE}
-    )
-    record = _record(result)
-    assert record["extraction"]["inputs"] == [] and record["source"]["rows"] == world.rows
-    assert record["digests"]["unmasked-view"]["verdict"] == "flagged"
-    assert "0 inputs" in result.summary[2]
-    assert verify_exhibit(result.out_dir, engine="spark").ok
 
 
 def test_verify_fails_when_a_row_was_added_to_the_table(world: World) -> None:
