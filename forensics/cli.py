@@ -19,7 +19,7 @@ import click
 from forensics import __version__, cli_case, cli_packs
 from forensics.cli_common import console as _console
 from forensics.cli_common import decode_raw as decode_raw
-from forensics.cli_common import exhibit_engine_options
+from forensics.cli_common import engine_options
 from forensics.cli_common import friendly as _friendly
 from forensics.cli_common import literal as _literal
 from forensics.cli_common import parse_tables as _parse_tables
@@ -69,21 +69,10 @@ def _parse_params(params: tuple[str, ...]) -> dict[str, str]:
     metavar="[CHECK]",
     help="Also print the rows of CHECK (default: every check with rows): who, what, when in the case zone, file:line.",
 )
-@click.option(
-    "--engine",
-    type=click.Choice(["duckdb", "spark"]),
-    default="duckdb",
-    show_default=True,
-    help="Where the SQL runs: in-process DuckDB, or Apache Spark (pip install 'forensics[spark]' and a Java runtime).",
-)
-@click.option("--master", help="Spark master URL (default local[2]); with --engine spark.")
-@click.option(
-    "--table",
-    "tables",
-    multiple=True,
-    metavar="events=DB.TABLE",
-    help="With --engine spark: read the events from a warehouse table in the canonical schema "
+@engine_options(
+    "With --engine spark: read the events from a warehouse table in the canonical schema "
     "(`forensics schema --dialect spark`) instead of the case's sealed files; the result says so.",
+    engine_default="duckdb",
 )
 @_friendly
 def check(
@@ -221,7 +210,10 @@ def _print_verdicts(data: dict[str, Any]) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Pseudonym key file (default: ~/.config/forensics/keys/CASE-ID.key, outside the case; never hand it over).",
 )
-@exhibit_engine_options
+@engine_options(
+    "With --engine spark: the events are a warehouse table in the canonical schema, not sealed files; "
+    "the exhibit says so."
+)
 @_friendly
 def exhibit(
     case: Path,

@@ -16,7 +16,7 @@ import click
 
 from forensics.cli_common import (
     console,
-    exhibit_engine_options,
+    engine_options,
     friendly,
     json_default,
     literal,
@@ -235,7 +235,9 @@ def _print_ingest_table(report: Any) -> None:
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="EXHIBIT only: the case folder to re-derive it from (default: the path the exhibit records).",
 )
-@exhibit_engine_options
+@engine_options(
+    "EXHIBIT of a warehouse table only, with --engine spark: the table to re-read (default: the one it records)."
+)
 @friendly
 def verify(
     target: Path,

@@ -141,20 +141,19 @@ def parse_tables(tables: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def exhibit_engine_options(command: F) -> F:
-    """--engine/--master/--table for exhibit and verify (the same meaning as for check)."""
-    command = click.option(
-        "--table",
-        "tables",
-        multiple=True,
-        metavar="events=DB.TABLE",
-        help="With --engine spark: the events are a warehouse table in the canonical schema, not sealed files "
-        "(verify: default the table the exhibit records).",
-    )(command)
-    command = click.option("--master", help="Spark master URL (default local[2]); with --engine spark.")(command)
-    return click.option(
-        "--engine",
-        type=click.Choice(["duckdb", "spark"]),
-        default=None,
-        help="Where the pack runs: DuckDB (default) or Apache Spark (pip install 'forensics[spark]', Java).",
-    )(command)
+def engine_options(table_help: str, engine_default: str | None = None) -> Callable[[F], F]:
+    """--engine/--master/--table, one meaning for check, exhibit and verify. verify leaves --engine unset by
+    default, so that giving it for a CASE folder can be refused."""
+
+    def decorate(command: F) -> F:
+        command = click.option("--table", "tables", multiple=True, metavar="events=DB.TABLE", help=table_help)(command)
+        command = click.option("--master", help="Spark master URL (default local[2]); with --engine spark.")(command)
+        return click.option(
+            "--engine",
+            type=click.Choice(["duckdb", "spark"]),
+            default=engine_default,
+            help="Where the pack runs: in-process DuckDB (default), or Apache Spark "
+            "(pip install 'forensics[spark]' and a Java runtime).",
+        )(command)
+
+    return decorate
